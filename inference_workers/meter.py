@@ -1,0 +1,118 @@
+"""The meter: a sampler thread around a power source and the attribution ledger.
+
+The thread reads the source every `period_s`; request events (start, first token,
+finish) read it too, so that interval edges fall exactly on them. Tokens are only
+counted between readings: the hot path of a stream never touches the source.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from .attribution import EnergyLedger, RequestEnergy
+from .power import PowerSource
+
+
+class Meter:
+    def __init__(self, source: PowerSource, period_s: float = 0.05, clock: Callable[[], float] = time.monotonic):
+        self.source = source
+        self.period_s = period_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._ledger = EnergyLedger(clock(), source.read_energy_j())
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_power_w: float | None = None
+
+    # -- lifecycle ----------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="energy-sampler", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+        self.source.close()
+
+    def _run(self) -> None:
+        last = None
+        while not self._stop.wait(self.period_s):
+            self.sample()
+            now = self._clock()
+            power = self.source.power_w()
+            if power is None and last is not None:
+                # Sources without an instantaneous reading: average over the last period.
+                power = (self.total_j - last[1]) / max(now - last[0], 1e-9)
+            self.last_power_w = power
+            last = (now, self.total_j)
+
+    # -- readings and events ------------------------------------------------------
+    def sample(self) -> None:
+        with self._lock:
+            self._ledger.sample(self._clock(), self.source.read_energy_j())
+
+    def begin(self, rid: str, prompt_tokens: float) -> None:
+        with self._lock:
+            self._ledger.begin(rid, self._clock(), self.source.read_energy_j(), prompt_tokens)
+
+    def first_token(self, rid: str) -> None:
+        with self._lock:
+            self._ledger.first_token(rid, self._clock(), self.source.read_energy_j())
+
+    def add_tokens(self, rid: str, count: int = 1) -> None:
+        with self._lock:
+            self._ledger.add_tokens(rid, count)
+
+    def finish(self, rid: str, *, prompt_tokens: int | None = None, completion_tokens: int | None = None) -> RequestEnergy:
+        with self._lock:
+            return self._ledger.finish(
+                rid,
+                self._clock(),
+                self.source.read_energy_j(),
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+            )
+
+    # -- totals for /metrics --------------------------------------------------------
+    @property
+    def charged_j(self) -> float:
+        return self._ledger.charged_j
+
+    @property
+    def idle_j(self) -> float:
+        return self._ledger.idle_j
+
+    @property
+    def total_j(self) -> float:
+        return self._ledger.total_j
+
+    @property
+    def pending_j(self) -> float:
+        with self._lock:
+            return self._ledger.pending_j
+
+    @property
+    def active(self) -> int:
+        return self._ledger.active
+
+    def record(self, usage: RequestEnergy, *, prompt_tokens: int, completion_tokens: int) -> dict:
+        """The energy record of DESIGN.md for one finished request."""
+        energy_j = round(usage.energy_j, 6)
+        return {
+            "measured": self.source.measured,
+            "method": self.source.method,
+            "energy_j": energy_j,
+            "gpu_j": energy_j if self.source.kind == "gpu" else None,
+            "cpu_j": energy_j if self.source.kind == "cpu" else None,
+            "duration_s": round(usage.duration_s, 4),
+            "devices": list(self.source.devices),
+            "avg_concurrency": round(usage.avg_concurrency, 3),
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "sampling_period_s": self.period_s,
+        }
