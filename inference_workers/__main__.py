@@ -1,0 +1,76 @@
+"""Command line: `python -m inference_workers serve ...` and `... tiny-model ...`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def _gpus(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--gpus takes GPU indices separated by commas, not {text!r}") from None
+
+
+def serve_parser(sub) -> None:
+    p = sub.add_parser("serve", help="serve one model replica, metered, in front of an engine")
+    p.add_argument("--engine", choices=["vllm", "transformers"], required=True)
+    p.add_argument("--model", required=True, help="Hugging Face id or local directory")
+    p.add_argument("--served-model-name", help="the name clients use (default: --model)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8100)
+    p.add_argument("--gpus", type=_gpus, default=[], help="GPU indices, e.g. 0,1 (tensor parallel over them)")
+    p.add_argument("--device", help="transformers only: cpu, cuda, cuda:0 (default: cuda if --gpus else cpu)")
+    p.add_argument("--upstream", help="attach to an engine already running at this URL instead of launching one")
+    p.add_argument("--engine-port", type=int, help="port for the launched engine (default: a free one)")
+    p.add_argument("--meter", choices=["auto", "nvml", "rapl", "cpu"], default="auto")
+    p.add_argument("--sampling-period", type=float, default=0.05, help="seconds between power readings")
+    p.add_argument("--max-tokens-limit", type=int, default=1024)
+    p.add_argument("--max-prompt-chars", type=int, default=32_000)
+    p.add_argument("--stall-timeout", type=float, default=30.0, help="seconds without a byte from the engine")
+    p.add_argument("--engine-log", type=Path, help="file for the engine's output")
+    p.add_argument("--ready-timeout", type=float, default=300.0)
+    p.add_argument("engine_args", nargs=argparse.REMAINDER, help="after --: extra arguments for the engine")
+
+
+def run_serve(args) -> int:
+    import uvicorn
+
+    from .app import WorkerConfig, create_app
+    from .serving import Limits
+
+    engine_args = [a for a in args.engine_args if a != "--"]
+    config = WorkerConfig(
+        engine=args.engine, model=args.model, served_model_name=args.served_model_name,
+        upstream=args.upstream, engine_port=args.engine_port, gpus=args.gpus, device=args.device,
+        meter=args.meter, sampling_period_s=args.sampling_period,
+        limits=Limits(max_tokens=args.max_tokens_limit, max_prompt_chars=args.max_prompt_chars,
+                      stall_timeout_s=args.stall_timeout),
+        engine_args=engine_args, engine_log=args.engine_log, ready_timeout_s=args.ready_timeout,
+    )
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "tiny-model":
+        # Runs in the engine environment (torch, transformers): import nothing else first.
+        from .tiny_model import main as tiny_main
+
+        return tiny_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m inference_workers")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_parser(sub)
+    sub.add_parser("tiny-model", help="build a tiny local demo model (see --help of the subcommand)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health probe otherwise
+    return run_serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

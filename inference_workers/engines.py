@@ -1,0 +1,188 @@
+"""Inference engines the worker fronts: their command lines, launch, readiness, stop.
+
+The worker is the engine's only client, so the engine always listens on 127.0.0.1.
+`vllm serve` runs on GPU nodes (from requirements/gpu.txt, in its own environment);
+`transformers serve` runs on CPU or CUDA (requirements/engine-cpu.txt). Both speak the
+OpenAI protocol; only their command lines and the `model` field they expect differ.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+ENGINES = ("vllm", "transformers")
+
+
+class EngineError(RuntimeError):
+    """The engine could not be started or stopped; the message says why."""
+
+
+@dataclass
+class EngineSpec:
+    engine: str
+    model: str
+    port: int
+    gpus: list[int] = field(default_factory=list)
+    served_model_name: str | None = None
+    device: str | None = None  # transformers only: "cpu", "cuda", "cuda:0"...
+    extra_args: list[str] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def upstream_model(self) -> str:
+        """What the engine expects in a request's `model` field."""
+        if self.engine == "vllm":
+            return self.served_model_name or self.model
+        return self.model  # transformers serve names the model by its id or path
+
+
+def engine_executable(engine: str) -> str:
+    """The engine's CLI: ARENA_<ENGINE>_BIN, else on PATH, else the repo's engine venv."""
+    override = os.environ.get(f"ARENA_{engine.upper()}_BIN")
+    if override:
+        return override
+    found = shutil.which(engine)
+    if found:
+        return found
+    local = REPO / ".venv-engine" / "bin" / engine
+    if local.exists():
+        return str(local)
+    raise EngineError(
+        f"cannot find the `{engine}` command: install requirements/"
+        f"{'gpu' if engine == 'vllm' else 'engine-cpu'}.txt or set ARENA_{engine.upper()}_BIN"
+    )
+
+
+def build_command(spec: EngineSpec, executable: str | None = None) -> list[str]:
+    """The engine's command line, bound to 127.0.0.1."""
+    exe = executable or engine_executable(spec.engine)
+    if spec.engine == "vllm":
+        cmd = [
+            exe, "serve", spec.model,
+            "--host", "127.0.0.1",
+            "--port", str(spec.port),
+            "--served-model-name", spec.served_model_name or spec.model,
+            "--tensor-parallel-size", str(max(len(spec.gpus), 1)),
+            # Usage in every stream, whether or not the client asked: the meter reconciles
+            # its token counts with it.
+            "--enable-force-include-usage",
+            "--disable-uvicorn-access-log",
+        ]
+    elif spec.engine == "transformers":
+        device = spec.device or ("cuda" if spec.gpus else "cpu")
+        cmd = [
+            exe, "serve", spec.model,  # force-loads this one model for every request
+            "--host", "127.0.0.1",
+            "--port", str(spec.port),
+            "--device", device,
+            "--log-level", "warning",
+        ]
+    else:
+        raise EngineError(f"unknown engine {spec.engine!r}: use one of {', '.join(ENGINES)}")
+    return cmd + list(spec.extra_args)
+
+
+def engine_environment(spec: EngineSpec) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    if spec.gpus:
+        # NVML numbers GPUs in PCI bus order; make CUDA agree so --gpus means the same
+        # devices for the engine and the meter.
+        env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in spec.gpus)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class EngineProcess:
+    """An engine launched as a child process, in its own process group."""
+
+    def __init__(self, spec: EngineSpec, log_path: Path | None = None):
+        self.spec = spec
+        self.command = build_command(spec)
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        try:
+            self.proc = subprocess.Popen(
+                self.command,
+                env=engine_environment(self.spec),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a group of its own: stopping it stops its children
+            )
+        finally:
+            if log is not subprocess.DEVNULL:
+                log.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, timeout_s: float = 300.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise EngineError(f"the engine exited with code {self.proc.returncode}: {self._log_tail()}")
+            if probe_health(self.spec.base_url):
+                return
+            time.sleep(0.25)
+        self.stop()
+        raise EngineError(f"the engine was not ready after {timeout_s:.0f} s: {self._log_tail()}")
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        if not self.alive():
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+
+    def _log_tail(self) -> str:
+        if self.log_path and self.log_path.exists():
+            return self.log_path.read_text(errors="replace")[-2000:]
+        return "(no log)"
+
+
+def probe_health(base_url: str, timeout_s: float = 2.0) -> bool:
+    try:
+        return httpx.get(base_url + "/health", timeout=timeout_s).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def python_for_engine() -> str:
+    """The interpreter that has torch and transformers (for the tiny-model recipe)."""
+    override = os.environ.get("ARENA_ENGINE_PYTHON")
+    if override:
+        return override
+    local = REPO / ".venv-engine" / "bin" / "python"
+    return str(local) if local.exists() else sys.executable

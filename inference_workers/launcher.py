@@ -1,0 +1,87 @@
+"""Start workers as child processes: for `make run`, the tests and the benches.
+
+Each worker runs `python -m inference_workers serve ...` in its own process group,
+so stopping it (and the engine it launched) never leaves an orphan behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from .engines import REPO, free_port, python_for_engine
+
+MODELS_DIR = REPO / "var" / "models"
+
+
+def ensure_tiny_model(out_dir: Path, *, seed: int, layers: int, hidden_size: int = 128, train_steps: int | None = None) -> Path:
+    """Build a tiny demo model with the engine's interpreter unless it is already there."""
+    if (out_dir / "config.json").exists() and (out_dir / "model.safetensors").exists():
+        return out_dir
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [python_for_engine(), "-m", "inference_workers", "tiny-model", str(out_dir),
+           "--seed", str(seed), "--layers", str(layers), "--hidden-size", str(hidden_size)]
+    if train_steps is not None:
+        cmd += ["--train-steps", str(train_steps)]
+    subprocess.run(cmd, cwd=REPO, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return out_dir
+
+
+@dataclass
+class WorkerHandle:
+    proc: subprocess.Popen
+    port: int
+    name: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout_s: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited with code {self.proc.returncode}")
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"worker {self.name} not ready after {timeout_s:.0f} s")
+
+    def stop(self, grace_s: float = 15.0) -> None:
+        if self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+
+
+def start_worker(model_dir: Path, *, name: str, port: int | None = None, engine: str = "transformers",
+                 extra: list[str] = (), log_dir: Path | None = None) -> WorkerHandle:
+    port = port or free_port()
+    cmd = [sys.executable, "-m", "inference_workers", "serve", "--engine", engine, "--model", str(model_dir),
+           "--served-model-name", name, "--port", str(port), *extra]
+    out = subprocess.DEVNULL
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        cmd += ["--engine-log", str(log_dir / f"{name}-engine.log")]
+        out = open(log_dir / f"{name}-worker.log", "ab")
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if out is not subprocess.DEVNULL:
+        out.close()
+    return WorkerHandle(proc, port, name)

@@ -1,0 +1,187 @@
+"""The worker end to end: a real `transformers serve` engine with a tiny model behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import time
+
+import httpx
+import openai
+import pytest
+
+from inference_workers.launcher import start_worker
+from tests.conftest import TEST_LOGS, eos_bias
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def worker(tiny_model):
+    handle = start_worker(tiny_model, name="tiny", log_dir=TEST_LOGS, extra=["--max-prompt-chars", "2000"])
+    handle.wait_ready()
+    yield handle
+    handle.stop()
+
+
+def metrics(url: str) -> dict[str, float]:
+    text = httpx.get(url + "/metrics").text
+    values = {}
+    for line in text.splitlines():
+        match = re.match(r'^(arena_worker_\w+)(\{[^}]*\})? ([0-9.e+-]+)$', line)
+        if match:
+            values[match.group(1) + (match.group(2) or "")] = float(match.group(3))
+    return values
+
+
+def test_it_streams_through_the_official_openai_client(worker):
+    client = openai.OpenAI(base_url=worker.url + "/v1", api_key="unused")
+    stream = client.chat.completions.create(
+        model="tiny", messages=[{"role": "user", "content": "Comment économiser l'énergie ?"}],
+        stream=True, max_tokens=20,
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip()
+    final = chunks[-1]
+    assert final.usage.completion_tokens > 0 and final.usage.prompt_tokens > 0
+    energy = final.model_extra["energy"]
+    assert energy["energy_j"] > 0 and energy["duration_s"] > 0
+    assert energy["measured"] is False and energy["method"] == "cpu-time-model"  # no GPU, no RAPL here
+    assert energy["completion_tokens"] == final.usage.completion_tokens
+    assert energy["prompt_tokens"] == final.usage.prompt_tokens
+    assert energy["cpu_j"] == energy["energy_j"] and energy["gpu_j"] is None
+
+
+def test_it_answers_a_non_streaming_request_with_energy(worker):
+    body = httpx.post(worker.url + "/v1/chat/completions", json={
+        "model": "tiny", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8}, timeout=60).json()
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"]["role"] == "assistant"
+    assert body["usage"]["completion_tokens"] <= 8
+    assert body["energy"]["energy_j"] > 0
+
+
+@pytest.mark.parametrize("payload,status,code", [
+    (b"{not json", 400, "invalid_json"),
+    (b'["a list"]', 400, "invalid_json"),
+    (b'{"model": "tiny"}', 400, "invalid_parameter"),
+    (b'{"model": "tiny", "messages": []}', 400, "invalid_parameter"),
+    (b'{"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]}', 404, "model_not_found"),
+    (b'{"model": "tiny", "max_tokens": 100000, "messages": [{"role": "user", "content": "hi"}]}', 400, "max_tokens_too_large"),
+    (json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "x" * 2001}]}).encode(), 413, "prompt_too_long"),
+])
+def test_it_rejects_bad_input_the_openai_way(worker, payload, status, code):
+    resp = httpx.post(worker.url + "/v1/chat/completions", content=payload, headers={"content-type": "application/json"})
+    assert resp.status_code == status
+    error = resp.json()["error"]
+    assert error["code"] == code and error["message"]
+
+
+def test_it_lists_its_model_and_reports_health_and_metrics(worker):
+    assert [m["id"] for m in httpx.get(worker.url + "/v1/models").json()["data"]] == ["tiny"]
+    health = httpx.get(worker.url + "/health").json()
+    assert health["status"] == "ok" and health["engine"]["up"] is True
+    assert health["meter"] == {"method": "cpu-time-model", "measured": False,
+                               "devices": health["meter"]["devices"], "sampling_period_s": 0.05}
+    values = metrics(worker.url)
+    for name in ("arena_worker_energy_charged_joules", "arena_worker_energy_idle_joules",
+                 "arena_worker_power_watts", "arena_worker_prompt_tokens_total"):
+        assert name in values
+
+
+async def test_it_completes_32_concurrent_streams_and_conserves_energy(worker):
+    before = metrics(worker.url)
+
+    async def one(client, i):
+        records = []
+        async with client.stream("POST", worker.url + "/v1/chat/completions", json={
+            "model": "tiny", "stream": True, "max_tokens": 12,
+            "messages": [{"role": "user", "content": f"Question {i}: parle-moi du soleil."}]}) as resp:
+            assert resp.status_code == 200
+            async for line in resp.aiter_lines():
+                if line.startswith("data: {"):
+                    chunk = json.loads(line[6:])
+                    assert "error" not in chunk, chunk
+                    records.append(chunk)
+        return records[-1]["energy"]
+
+    async with httpx.AsyncClient(timeout=120) as client:
+        energies = await asyncio.gather(*(one(client, i) for i in range(32)))
+    after = metrics(worker.url)
+    assert all(e["energy_j"] > 0 for e in energies)
+    assert max(e["avg_concurrency"] for e in energies) > 1.5  # they really overlapped
+    charged_j = after["arena_worker_energy_charged_joules"] - before["arena_worker_energy_charged_joules"]
+    assert sum(e["energy_j"] for e in energies) == pytest.approx(charged_j, rel=1e-3)
+    total_j = after["arena_worker_energy_read_joules"]
+    assert after["arena_worker_energy_charged_joules"] + after["arena_worker_energy_idle_joules"] == pytest.approx(total_j, rel=1e-3)
+
+
+def engine_cpu_ticks(pid: int) -> int:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+async def test_it_aborts_the_upstream_request_when_the_client_disconnects(worker, chatty_model):
+    handle = start_worker(chatty_model, name="chatty", log_dir=TEST_LOGS)
+    try:
+        handle.wait_ready()
+        engine_pid = httpx.get(handle.url + "/health").json()["engine"]["pid"]
+        before = metrics(handle.url)
+        async with httpx.AsyncClient(timeout=60) as client:
+            async with client.stream("POST", handle.url + "/v1/chat/completions", json={
+                "model": "chatty", "stream": True, "max_tokens": 1000, "logit_bias": eos_bias(chatty_model),
+                "messages": [{"role": "user", "content": "Raconte une longue histoire."}]}) as resp:
+                seen = 0
+                async for line in resp.aiter_lines():
+                    seen += line.startswith("data: {")
+                    if seen >= 5:
+                        break  # leaving the block closes the connection mid-answer
+        deadline = time.monotonic() + 3
+        while metrics(handle.url)["arena_worker_inflight_requests"] > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        after = metrics(handle.url)
+        assert after["arena_worker_inflight_requests"] == 0
+        assert after.get('arena_worker_requests_total{outcome="aborted"}', 0) == before.get('arena_worker_requests_total{outcome="aborted"}', 0) + 1
+        assert after["arena_worker_energy_charged_joules"] > before["arena_worker_energy_charged_joules"]
+        # The engine stopped generating: its CPU time no longer grows.
+        await asyncio.sleep(0.5)
+        ticks = engine_cpu_ticks(engine_pid)
+        await asyncio.sleep(1.0)
+        assert engine_cpu_ticks(engine_pid) - ticks < 20  # < 0.2 CPU-s in 1 s; generating uses ~100
+    finally:
+        handle.stop()
+
+
+async def test_it_ends_the_stream_with_an_error_when_the_engine_dies(chatty_model):
+    handle = start_worker(chatty_model, name="doomed", log_dir=TEST_LOGS)
+    try:
+        handle.wait_ready()
+        engine_pid = httpx.get(handle.url + "/health").json()["engine"]["pid"]
+        async with httpx.AsyncClient(timeout=60) as client:
+            async with client.stream("POST", handle.url + "/v1/chat/completions", json={
+                "model": "doomed", "stream": True, "max_tokens": 1000, "logit_bias": eos_bias(chatty_model),
+                "messages": [{"role": "user", "content": "Encore une histoire."}]}) as resp:
+                events, killed_at = [], None
+                async for line in resp.aiter_lines():
+                    if not line.startswith("data: "):
+                        continue
+                    events.append(line[6:])
+                    if len(events) == 5:
+                        os.kill(engine_pid, signal.SIGKILL)
+                        killed_at = time.monotonic()
+                ended_at = time.monotonic()
+        assert killed_at is not None and ended_at - killed_at < 5
+        assert events[-1] == "[DONE]"
+        error = json.loads(events[-2])["error"]
+        assert error["code"] == "engine_down"
+        health = httpx.get(handle.url + "/health")
+        assert health.status_code == 503 and health.json()["status"] == "down"
+        refused = httpx.post(handle.url + "/v1/chat/completions", json={
+            "model": "doomed", "messages": [{"role": "user", "content": "hi"}]})
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "engine_down"
+    finally:
+        handle.stop()
