@@ -1,0 +1,1 @@
+"""The arena: Django project and app (battles, votes, reveal, leaderboards)."""

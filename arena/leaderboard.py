@@ -1,0 +1,138 @@
+"""Leaderboard snapshots: votes and measured energy turned into a stored table.
+
+The ranking math is in `ranking.py` (pure); this module reads the database, calls it,
+adds the energy columns and stores the result, so pages and the API only read a
+snapshot. Celery beat refreshes it; `manage.py refresh_leaderboard` does it on demand.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+from django.conf import settings
+from django.utils import timezone
+
+import footprint
+
+from . import ranking
+from .models import LLM, Battle, LeaderboardSnapshot, Message
+
+MIN_VOTES_DEFAULT = 1
+
+
+def _filtered_battles(filters: dict):
+    qs = Battle.objects.filter(voted_at__isnull=False, leak_flagged=False).select_related("vote", "model_a", "model_b")
+    if filters.get("mode"):
+        qs = qs.filter(mode=filters["mode"])
+    if filters.get("language"):
+        qs = qs.filter(language=filters["language"])
+    if filters.get("workshop"):
+        qs = qs.filter(workshop_code=filters["workshop"])
+    if filters.get("since"):
+        qs = qs.filter(voted_at__date__gte=filters["since"])
+    if filters.get("until"):
+        qs = qs.filter(voted_at__date__lte=filters["until"])
+    return qs
+
+
+def energy_columns(model_slugs: list[str], filters: dict | None = None) -> dict[str, dict]:
+    """Per model: median Wh per answer, Wh per 1,000 output tokens (median and IQR),
+    share of answers measured, gCO2e per 1,000 tokens in the deployment zone."""
+    from .battles import deployment_profile
+
+    profile = deployment_profile()
+    per_model: dict[str, list[tuple[float, int, bool, dict]]] = defaultdict(list)
+    messages = Message.objects.filter(status=Message.Status.DONE, energy__isnull=False).select_related(
+        "turn__battle__model_a", "turn__battle__model_b")
+    if filters:
+        messages = messages.filter(turn__battle__in=_filtered_battles(filters))
+    for m in messages:
+        slug = m.turn.battle.model(m.side).slug
+        per_model[slug].append((m.energy_j / 3600.0, m.completion_tokens or 0, bool(m.energy.get("measured")), m.energy))
+    out = {}
+    for slug in model_slugs:
+        rows = per_model.get(slug, [])
+        if not rows:
+            out[slug] = {"answers": 0, "median_wh": None, "wh_per_1k_tokens": None, "wh_per_1k_tokens_q1": None,
+                         "wh_per_1k_tokens_q3": None, "measured_share": None, "gwp_g_per_1k_tokens": None}
+            continue
+        wh = np.array([r[0] for r in rows])
+        per_k = np.array([r[0] / r[1] * 1000 for r in rows if r[1] > 0])
+        tokens = sum(r[1] for r in rows)
+        gwp = sum(footprint.compute_impacts(r[3], profile).gwp_usage_g.value for r in rows)
+        out[slug] = {
+            "answers": len(rows),
+            "median_wh": float(np.median(wh)),
+            "wh_per_1k_tokens": float(np.median(per_k)) if per_k.size else None,
+            "wh_per_1k_tokens_q1": float(np.percentile(per_k, 25)) if per_k.size else None,
+            "wh_per_1k_tokens_q3": float(np.percentile(per_k, 75)) if per_k.size else None,
+            "measured_share": sum(r[2] for r in rows) / len(rows),
+            "gwp_g_per_1k_tokens": gwp / tokens * 1000 if tokens else None,
+        }
+    return out
+
+
+def compute_leaderboard(filters: dict | None = None, *, bootstrap: int = 1000, seed: int = 0,
+                        style_control: bool = False, both_bad: str = "tie") -> dict:
+    filters = filters or {}
+    min_votes = int(filters.get("min_votes") or MIN_VOTES_DEFAULT)
+    battles = list(_filtered_battles(filters))
+    models = {m.slug: m for m in LLM.objects.all()}
+    rows = []
+    result = None
+    if battles:
+        a = [b.model_a.slug for b in battles]
+        b_ = [b.model_b.slug for b in battles]
+        outcome = [b.vote.choice for b in battles]
+        style = None
+        if style_control:
+            style = _style_features(battles)
+        result = ranking.fit_bradley_terry(a, b_, outcome, bootstrap=bootstrap, seed=seed, both_bad=both_bad,
+                                           style=style, style_names=["length", "markdown"] if style is not None else None)
+    energy = energy_columns(list(models), filters)
+    if result is not None:
+        for entry in result.leaderboard:
+            if entry.votes < min_votes:
+                continue
+            llm = models[entry.name]
+            rows.append({"slug": llm.slug, "name": llm.name, "organization": llm.organization,
+                         "license_kind": llm.license_kind, "params_b": llm.params_b,
+                         "rating": entry.rating, "lower": entry.lower, "upper": entry.upper, "rank": entry.rank,
+                         "votes": entry.votes, **energy[llm.slug]})
+    costs = [r["wh_per_1k_tokens"] if r["wh_per_1k_tokens"] is not None else math.nan for r in rows]
+    if rows:
+        frontier = ranking.pareto_frontier(np.array([r["rating"] for r in rows]), np.array(costs, dtype=float))
+        for row, on in zip(rows, frontier):
+            row["pareto"] = bool(on)
+    return {"computed_at": timezone.now().isoformat(), "filters": {k: str(v) for k, v in filters.items() if v},
+            "battles": len(battles), "bootstrap": bootstrap, "style_control": style_control,
+            "zone": settings.ARENA_ZONE, "rows": rows,
+            "style": {k: list(v) for k, v in (result.style or {}).items()} if result is not None and result.style else {}}
+
+
+def _style_features(battles) -> np.ndarray:
+    feats = []
+    for battle in battles:
+        side_len, side_md = {}, {}
+        for side in ("a", "b"):
+            msgs = Message.objects.filter(turn__battle=battle, side=side)
+            text = "".join(m.content for m in msgs)
+            side_len[side] = len(text)
+            side_md[side] = sum(text.count(tok) for tok in ("\n#", "\n- ", "\n* ", "**", "\n1."))
+        feats.append([side_len["a"], side_len["b"], side_md["a"], side_md["b"]])
+    f = np.array(feats, dtype=float)
+    length = ranking.style_covariates(f[:, 0], f[:, 1])
+    markdown = ranking.style_covariates(f[:, 2], f[:, 3])
+    return np.column_stack([length, markdown])
+
+
+def refresh_snapshot(**kwargs) -> LeaderboardSnapshot:
+    data = compute_leaderboard(**kwargs)
+    return LeaderboardSnapshot.objects.create(data=data)
+
+
+def latest_snapshot() -> dict | None:
+    snap = LeaderboardSnapshot.objects.order_by("-created_at").first()
+    return snap.data if snap else None

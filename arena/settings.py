@@ -1,0 +1,147 @@
+"""Settings, read from environment variables (healthchecks-style).
+
+Embedded default: SQLite, the in-memory channel layer, local cache, the demo catalogue.
+DATABASE_URL switches to PostgreSQL; REDIS_URL switches the channel layer, the cache
+(which holds rate limits) and the Celery broker to Redis.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envbool(name: str, default: str = "False") -> bool:
+    return os.getenv(name, default).lower() in {"1", "true", "yes", "on"}
+
+
+def envint(name: str, default: int) -> int:
+    return int(os.getenv(name, str(default)))
+
+
+def envfloat(name: str, default: float) -> float:
+    return float(os.getenv(name, str(default)))
+
+
+DEBUG = envbool("DEBUG", "False")
+SECRET_KEY = os.getenv("SECRET_KEY", "dev-only-secret-key-change-me-in-production")
+ALLOWED_HOSTS = [h for h in os.getenv("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [o for o in os.getenv("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "channels",
+    "arena.apps.ArenaConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "arena.visitors.VisitorMiddleware",
+]
+
+ROOT_URLCONF = "arena.urls"
+ASGI_APPLICATION = "arena.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {"default": dj_database_url.config(default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}", conn_max_age=0)}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Streams from two sides write while a vote may arrive: wait for the lock rather than fail.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # A file, not memory, so that the browser tests' server process sees the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
+
+REDIS_URL = os.getenv("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": os.getenv("CACHE_KEY_PREFIX", "arena")}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL  # embedded: no broker, tasks run inline
+LEADERBOARD_REFRESH_S = envint("LEADERBOARD_REFRESH_S", 300)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_PASSWORD_VALIDATORS = []
+
+LANGUAGE_CODE = "fr"
+LANGUAGES = [("fr", "Français"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "arena" / "locale"]
+TIME_ZONE = os.getenv("TIME_ZONE", "Europe/Paris")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+STORAGES = {"staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"}}
+WHITENOISE_USE_FINDERS = True
+
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# --- The arena ---------------------------------------------------------------------
+ARENA_CATALOGUE = os.getenv("ARENA_CATALOGUE", str(BASE_DIR / "fixtures" / "catalogue" / "demo.yaml"))
+# Size classes for the frugal and David-vs-Goliath modes (billions of parameters).
+# Defaults fit the demo catalogue; production sets 15 and 60 (see fixtures/catalogue/production.yaml).
+ARENA_SMALL_MAX_PARAMS_B = envfloat("ARENA_SMALL_MAX_PARAMS_B", 0.0005)
+ARENA_BIG_MIN_PARAMS_B = envfloat("ARENA_BIG_MIN_PARAMS_B", 0.0015)
+ARENA_MAX_PROMPT_CHARS = envint("ARENA_MAX_PROMPT_CHARS", 8000)
+ARENA_MAX_TURNS = envint("ARENA_MAX_TURNS", 10)
+ARENA_MAX_TOKENS = envint("ARENA_MAX_TOKENS", 512)
+ARENA_MAX_CONCURRENT_BATTLES = envint("ARENA_MAX_CONCURRENT_BATTLES", 3)
+ARENA_PROMPTS_PER_MINUTE_VISITOR = envint("ARENA_PROMPTS_PER_MINUTE_VISITOR", 10)
+ARENA_PROMPTS_PER_MINUTE_IP = envint("ARENA_PROMPTS_PER_MINUTE_IP", 30)
+ARENA_IP_HASH_SALT = os.getenv("ARENA_IP_HASH_SALT", SECRET_KEY)
+ARENA_WORKER_TIMEOUT_S = envfloat("ARENA_WORKER_TIMEOUT_S", 60.0)
+# Deployment profile for impacts (footprint/): zone, PUE, WUE, hardware.
+ARENA_ZONE = os.getenv("ARENA_ZONE", "FRA")
+ARENA_DEPLOYMENT = os.getenv("ARENA_DEPLOYMENT", "default")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"arena": {"handlers": ["console"], "level": os.getenv("ARENA_LOG_LEVEL", "INFO")},
+                "httpx": {"level": "WARNING"}},
+}
+
+CELERY_BEAT_SCHEDULE = {
+    "refresh-leaderboard": {"task": "arena.tasks.refresh_leaderboard", "schedule": float(LEADERBOARD_REFRESH_S)},
+}

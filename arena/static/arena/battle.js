@@ -1,0 +1,158 @@
+// The battle page: both answers streamed over one WebSocket, next turns, stop, retry,
+// reactions and the vote. Text arrives as deltas; the finished answer is replaced by
+// the server's sanitized HTML.
+import { postJSON } from "./common.js";
+
+const root = document.getElementById("battle");
+const battleId = root.dataset.battle;
+const errorBox = document.getElementById("battle-error");
+const turns = document.getElementById("turns");
+const voted = root.dataset.voted === "1";
+let socket = null;
+const lastSeq = { a: 0, b: 0 };
+
+function currentAnswer(side) {
+  const all = turns.querySelectorAll(`.turn:last-of-type .answer[data-side="${side}"]`);
+  return all[all.length - 1];
+}
+
+function streaming() {
+  return [...turns.querySelectorAll(".turn:last-of-type .answer")].some(
+    (a) => a.dataset.status === "streaming" || a.dataset.status === "pending");
+}
+
+function refreshControls() {
+  const busy = streaming();
+  const send = document.getElementById("send-next");
+  const stop = document.getElementById("stop");
+  const vote = document.getElementById("vote");
+  if (send) send.disabled = busy;
+  if (stop) stop.disabled = !busy;
+  if (vote) vote.disabled = busy || [...turns.querySelectorAll(".turn:last-of-type .answer")].some((a) => a.dataset.status === "error");
+}
+
+function onFrame(frame) {
+  const answer = frame.side ? currentAnswer(frame.side) : null;
+  if (frame.type === "start") {
+    lastSeq[frame.side] = 0;
+    answer.dataset.status = "streaming";
+    answer.querySelector(".body").textContent = "";
+    answer.querySelector(".body").setAttribute("aria-busy", "true");
+    answer.querySelector(".status").textContent = "";
+    answer.querySelector(".retry").hidden = true;
+  } else if (frame.type === "delta") {
+    if (frame.seq !== lastSeq[frame.side] + 1) return; // out of order or repeated: ignore
+    lastSeq[frame.side] = frame.seq;
+    answer.querySelector(".body").append(frame.text);
+  } else if (frame.type === "done") {
+    answer.dataset.status = "done";
+    answer.dataset.message = frame.message_id;
+    const body = answer.querySelector(".body");
+    body.innerHTML = frame.html; // sanitized on the server (markdown-it + nh3)
+    body.setAttribute("aria-busy", "false");
+    answer.querySelector(".answer-tools").hidden = false;
+  } else if (frame.type === "error") {
+    if (answer) {
+      answer.dataset.status = "error";
+      answer.querySelector(".body").setAttribute("aria-busy", "false");
+      answer.querySelector(".status").textContent = frame.message;
+      answer.querySelector(".retry").hidden = false;
+    } else {
+      errorBox.textContent = frame.message;
+    }
+  }
+  refreshControls();
+}
+
+function connect() {
+  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${window.location.host}${root.dataset.ws}`);
+  socket.addEventListener("message", (event) => onFrame(JSON.parse(event.data)));
+  socket.addEventListener("close", () => {
+    for (const answer of turns.querySelectorAll(".answer")) {
+      if (answer.dataset.status === "streaming") {
+        answer.dataset.status = "stopped";
+        answer.querySelector(".retry").hidden = false;
+      }
+    }
+    refreshControls();
+  });
+}
+
+function send(message) {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+}
+
+turns.addEventListener("click", async (event) => {
+  const retry = event.target.closest("button.retry");
+  if (retry) {
+    send({ type: "retry", side: retry.closest(".answer").dataset.side });
+    return;
+  }
+  const react = event.target.closest("button.react");
+  if (react) {
+    const answer = react.closest(".answer");
+    const pressed = react.getAttribute("aria-pressed") === "true";
+    const liked = pressed ? null : react.dataset.liked === "true";
+    try {
+      await postJSON(`/api/messages/${answer.dataset.message}/reaction`, { liked });
+      for (const b of answer.querySelectorAll("button.react")) {
+        b.setAttribute("aria-pressed", String(liked !== null && b.dataset.liked === String(liked)));
+      }
+    } catch (err) {
+      errorBox.textContent = err.message;
+    }
+  }
+});
+
+const nextForm = document.getElementById("next-turn");
+if (nextForm) {
+  nextForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = document.getElementById("next-prompt");
+    const text = input.value.trim();
+    if (!text || streaming()) return;
+    const turn = document.getElementById("turn-template").content.firstElementChild.cloneNode(true);
+    turn.querySelector(".prompt").textContent = text;
+    for (const answer of turn.querySelectorAll(".answer")) answer.dataset.status = "pending";
+    turns.append(turn);
+    input.value = "";
+    errorBox.textContent = "";
+    send({ type: "prompt", text });
+    refreshControls();
+  });
+  document.getElementById("stop").addEventListener("click", () => send({ type: "stop" }));
+}
+
+const voteForm = document.getElementById("vote-form");
+if (voteForm) {
+  voteForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(voteForm);
+    const body = {
+      choice: data.get("choice"),
+      tags: { a: data.getAll("tags-a"), b: data.getAll("tags-b") },
+      comments: { a: data.get("comment-a") || "", b: data.get("comment-b") || "" },
+    };
+    try {
+      await postJSON(`/api/battles/${battleId}/vote`, body);
+      window.location.reload(); // the server renders the reveal
+    } catch (err) {
+      errorBox.textContent = err.message;
+    }
+  });
+}
+
+for (const button of document.querySelectorAll("button.worth")) {
+  button.addEventListener("click", async () => {
+    try {
+      await postJSON(`/api/battles/${battleId}/worth`, { worth: button.dataset.worth === "true" });
+      for (const b of document.querySelectorAll("button.worth")) b.setAttribute("aria-pressed", String(b === button));
+    } catch (err) {
+      errorBox.textContent = err.message;
+    }
+  });
+}
+
+if (!voted) connect();
+refreshControls();

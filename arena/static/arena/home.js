@@ -1,0 +1,47 @@
+// The arena page: terms on first visit, then a prompt sent to two anonymous models.
+import { postJSON } from "./common.js";
+
+const terms = document.getElementById("terms");
+const form = document.getElementById("battle-form");
+const error = document.getElementById("form-error");
+const prompt = document.getElementById("prompt");
+const custom = document.getElementById("custom-models");
+
+document.getElementById("terms-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    await postJSON("/api/consent", {
+      accept_terms: document.getElementById("accept-terms").checked,
+      publish: document.getElementById("publish-consent").checked,
+    });
+    terms.hidden = true;
+    form.hidden = false;
+    prompt.focus();
+  } catch (err) {
+    error.textContent = err.message;
+  }
+});
+
+for (const button of document.querySelectorAll("button.example")) {
+  button.addEventListener("click", () => { prompt.value = button.textContent; prompt.focus(); });
+}
+
+for (const radio of form.querySelectorAll("input[name=mode]")) {
+  radio.addEventListener("change", () => { custom.hidden = radio.value !== "custom" || !radio.checked; });
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  error.textContent = "";
+  const mode = form.querySelector("input[name=mode]:checked").value;
+  const models = [...form.querySelectorAll("input[name=models]:checked")].map((box) => box.value);
+  const send = document.getElementById("send");
+  send.disabled = true;
+  try {
+    const battle = await postJSON("/api/battles", { prompt: prompt.value, mode, models: mode === "custom" ? models : [] });
+    window.location.assign(battle.url);
+  } catch (err) {
+    error.textContent = err.message;
+    send.disabled = false;
+  }
+});
