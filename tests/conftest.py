@@ -44,3 +44,57 @@ def launch_worker():
     yield launch
     for handle in started:
         handle.stop()
+
+
+# -- the arena against real workers ------------------------------------------------------
+ARENA_WORKERS = {  # slug -> (model fixture directory, seed, trained?)
+    "tiny-a": ("test-tiny", 11, True),
+    "tiny-b": ("test-tiny-b", 13, True),
+    "chatty": ("test-chatty", 12, False),
+}
+
+
+@pytest.fixture(scope="session")
+def arena_workers():
+    """One real worker per test model, started once for the session: slug -> URL."""
+    handles = []
+    try:
+        for slug, (dirname, seed, trained) in ARENA_WORKERS.items():
+            model = ensure_tiny_model(MODELS_DIR / dirname, seed=seed, layers=1, train_steps=None if trained else 0)
+            handles.append(start_worker(model, name=slug, log_dir=TEST_LOGS))
+        for handle in handles:
+            handle.wait_ready()
+        yield {h.name: h.url for h in handles}
+    finally:
+        for handle in handles:
+            handle.stop()
+
+
+def make_llm(slug: str, url: str, **fields):
+    from arena.models import LLM
+
+    defaults = dict(name=f"Modèle {slug.title()}", organization=f"Org{slug.replace('-', '').title()}",
+                    license="Apache-2.0", license_kind="open", params_b=0.0005, active_params_b=0.0005,
+                    architecture="dense transformer (Llama)", description_fr="Un petit modèle.",
+                    description_en="A small model.", worker_env=f"WORKER_URL_TEST_{slug.upper().replace('-', '_')}",
+                    worker_default_url=url, identity_words=[f"Modèle {slug.title()}"])
+    defaults.update(fields)
+    return LLM.objects.update_or_create(slug=slug, defaults=defaults)[0]
+
+
+@pytest.fixture
+def arena_llms(arena_workers, transactional_db):
+    """LLM rows pointing at the session's workers."""
+    return {slug: make_llm(slug, url) for slug, url in arena_workers.items()}
+
+
+def make_battle(visitor_id, llm_a, llm_b, prompt="Bonjour, parle-moi du soleil."):
+    from django.utils import timezone
+
+    from arena import battles
+    from arena.models import Battle, Visitor
+
+    visitor, _ = Visitor.objects.get_or_create(pk=visitor_id, defaults={"terms_accepted_at": timezone.now()})
+    battle = Battle.objects.create(visitor=visitor, mode="custom", model_a=llm_a, model_b=llm_b)
+    battles._add_turn(battle, 0, prompt)
+    return battle

@@ -1,0 +1,185 @@
+"""The battle WebSocket against real inference workers and tiny models (no fake streams)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import uuid
+
+import httpx
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from arena.asgi import application
+from arena.models import Message
+from inference_workers.launcher import start_worker
+from tests.conftest import MODELS_DIR, TEST_LOGS, make_battle, make_llm
+from tests.inference_workers.test_worker import metrics
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def communicator(battle, visitor_id):
+    return WebsocketCommunicator(application, f"/ws/battles/{battle.id}/", headers=[
+        (b"cookie", f"arena_visitor={visitor_id}".encode()), (b"origin", b"http://127.0.0.1")])
+
+
+async def frames_until_done(comm, sides=("a", "b"), timeout=90):
+    """Every frame until each side has sent done or error."""
+    frames, finished = [], set()
+    while finished != set(sides):
+        frame = await comm.receive_json_from(timeout=timeout)
+        frames.append(frame)
+        if frame["type"] in ("done", "error") and frame.get("side"):
+            finished.add(frame["side"])
+    return frames
+
+
+@database_sync_to_async
+def messages_of(battle, turn=0):
+    return {m.side: m for m in Message.objects.filter(turn__battle=battle, turn__index=turn)}
+
+
+async def test_it_streams_both_sides_in_order_and_persists_before_done(arena_llms, settings):
+    settings.ARENA_MAX_TOKENS = 24
+    visitor = str(uuid.uuid4())
+    battle = await database_sync_to_async(make_battle)(visitor, arena_llms["tiny-a"], arena_llms["tiny-b"])
+    comm = communicator(battle, visitor)
+    connected, _ = await comm.connect()
+    assert connected
+    texts = {"a": [], "b": []}
+    seen_done = set()
+    while seen_done != {"a", "b"}:
+        frame = await comm.receive_json_from(timeout=90)
+        assert frame["type"] in ("start", "delta", "done"), frame
+        side = frame["side"]
+        if frame["type"] == "delta":
+            assert frame["seq"] == len(texts[side]) + 1  # ordered, none missing
+            texts[side].append(frame["text"])
+        elif frame["type"] == "done":
+            # Persisted before done: the database already holds the whole answer.
+            stored = (await messages_of(battle))[side]
+            assert stored.status == Message.Status.DONE
+            assert stored.content == "".join(texts[side])
+            assert stored.energy["energy_j"] > 0 and stored.completion_tokens == frame["completion_tokens"]
+            assert frame["seq"] == len(texts[side]) + 1 and frame["message_id"] == str(stored.id)
+            assert frame["html"] == stored.html
+            seen_done.add(side)
+
+    # A second turn: each model answers with its own history.
+    await comm.send_json_to({"type": "prompt", "text": "Et la lune ?"})
+    frames = await frames_until_done(comm)
+    assert {f["side"] for f in frames if f["type"] == "done"} == {"a", "b"}
+    second = await messages_of(battle, turn=1)
+    assert all(m.status == Message.Status.DONE for m in second.values())
+    await comm.disconnect()
+
+
+async def test_it_stops_both_answers_on_request(arena_llms, settings):
+    settings.ARENA_MAX_TOKENS = 1000
+    visitor = str(uuid.uuid4())
+    battle = await database_sync_to_async(make_battle)(visitor, arena_llms["chatty"], arena_llms["chatty"])
+    comm = communicator(battle, visitor)
+    await comm.connect()
+    deltas = 0
+    while deltas < 6:
+        frame = await comm.receive_json_from(timeout=60)
+        deltas += frame["type"] == "delta"
+    await comm.send_json_to({"type": "stop"})
+    for _ in range(100):
+        stored = await messages_of(battle)
+        if all(m.status == Message.Status.STOPPED for m in stored.values()):
+            break
+        await asyncio.sleep(0.1)
+    assert all(m.status == Message.Status.STOPPED for m in stored.values())
+    assert any(m.content for m in stored.values())
+    await comm.disconnect()
+
+
+async def test_it_cancels_upstream_when_the_socket_closes(arena_llms, arena_workers, settings):
+    settings.ARENA_MAX_TOKENS = 1000
+    url = arena_workers["chatty"]
+    before = metrics(url)
+    visitor = str(uuid.uuid4())
+    other = await database_sync_to_async(make_llm)("tiny-a", arena_workers["tiny-a"])
+    battle = await database_sync_to_async(make_battle)(visitor, arena_llms["chatty"], other)
+    comm = communicator(battle, visitor)
+    await comm.connect()
+    while True:
+        frame = await comm.receive_json_from(timeout=60)
+        if frame["type"] == "delta" and frame["side"] == "a":
+            break
+    await comm.disconnect()
+    for _ in range(50):
+        now = metrics(url)
+        if now["arena_worker_inflight_requests"] == 0:
+            break
+        await asyncio.sleep(0.1)
+    key = 'arena_worker_requests_total{outcome="aborted"}'
+    assert now["arena_worker_inflight_requests"] == 0
+    assert now.get(key, 0) == before.get(key, 0) + 1
+    stored = await messages_of(battle)
+    assert stored["a"].status == Message.Status.STOPPED
+
+
+async def test_it_sends_an_error_frame_when_a_worker_dies_and_retries_the_side(arena_llms, settings):
+    settings.ARENA_MAX_TOKENS = 400
+    chatty_dir = MODELS_DIR / "test-chatty"
+    doomed = start_worker(chatty_dir, name="doomed", log_dir=TEST_LOGS)
+    try:
+        doomed.wait_ready()
+        llm = await database_sync_to_async(make_llm)("doomed", doomed.url)
+        visitor = str(uuid.uuid4())
+        battle = await database_sync_to_async(make_battle)(visitor, llm, arena_llms["tiny-b"])
+        comm = communicator(battle, visitor)
+        await comm.connect()
+        deltas = 0
+        while deltas < 3:
+            frame = await comm.receive_json_from(timeout=60)
+            deltas += frame["type"] == "delta" and frame["side"] == "a"
+        os.killpg(doomed.proc.pid, signal.SIGKILL)  # the worker and its engine, mid-answer
+        frames = await frames_until_done(comm)
+        error = next(f for f in frames if f["type"] == "error")
+        assert error["side"] == "a" and error["code"] in ("engine_down", "worker_unreachable")
+        assert "doomed" not in error["message"] and doomed.url not in error["message"]
+        stored = await messages_of(battle)
+        assert stored["a"].status == Message.Status.ERROR
+
+        # Retry once the worker is back: the side streams again and finishes.
+        doomed = start_worker(chatty_dir, name="doomed", port=doomed.port, log_dir=TEST_LOGS)
+        doomed.wait_ready()
+        settings.ARENA_MAX_TOKENS = 16
+        await comm.send_json_to({"type": "retry", "side": "a"})
+        frames = await frames_until_done(comm, sides=("a",))
+        assert frames[0] == {"type": "start", "side": "a", "turn": 0}
+        assert frames[-1]["type"] == "done"
+        stored = await messages_of(battle)
+        assert stored["a"].status == Message.Status.DONE and stored["a"].attempts == 2
+        await comm.disconnect()
+    finally:
+        doomed.stop()
+
+
+async def test_it_refuses_a_socket_from_another_visitor(arena_llms):
+    battle = await database_sync_to_async(make_battle)(str(uuid.uuid4()), arena_llms["tiny-a"], arena_llms["tiny-b"])
+    comm = communicator(battle, str(uuid.uuid4()))
+    connected, code = await comm.connect()
+    assert not connected
+
+
+async def test_it_answers_bad_frames_with_an_error_frame(arena_llms, settings):
+    settings.ARENA_MAX_TOKENS = 8
+    visitor = str(uuid.uuid4())
+    battle = await database_sync_to_async(make_battle)(visitor, arena_llms["tiny-a"], arena_llms["tiny-b"])
+    comm = communicator(battle, visitor)
+    await comm.connect()
+    await frames_until_done(comm)
+    await comm.send_to(text_data="not json")
+    assert (await comm.receive_json_from())["code"] == "unknown_type"
+    await comm.send_json_to({"type": "retry", "side": "c"})
+    assert (await comm.receive_json_from())["code"] == "invalid_side"
+    await comm.send_json_to({"type": "prompt", "text": "x" * 9000})
+    assert (await comm.receive_json_from())["code"] == "prompt_too_long"
+    await comm.disconnect()
