@@ -50,6 +50,16 @@ def _owned_battle(request, battle_id) -> Battle:
     return get_object_or_404(Battle.objects.select_related("model_a", "model_b"), pk=battle_id)
 
 
+@require_GET
+def models(request):
+    """The enabled models, for custom mode only: fetched when a person picks that mode,
+    so that a random battle's pages never carry a model name."""
+    from .models import LLM
+
+    return JsonResponse({"models": [{"slug": m.slug, "name": m.name, "organization": m.organization,
+                                     "params_b": m.params_b} for m in LLM.objects.filter(enabled=True)]})
+
+
 @require_POST
 def consent(request):
     data = _json_body(request)
@@ -146,7 +156,7 @@ def reaction(request, message_id):
     liked = data.get("liked")
     tags = data.get("tags") or []
     comment = data.get("comment") or ""
-    if liked not in (True, False, None):
+    if liked is not None and not isinstance(liked, bool):  # 1 == True: `in (True, False, None)` let 0 and 1 in
         return error(400, "invalid_liked", _("liked must be true, false or null."))
     if not isinstance(tags, list) or any(t not in battles.REASON_TAGS for t in tags):
         return error(400, "invalid_tags", _("Unknown reason tag. Allowed: %(tags)s.") % {"tags": ", ".join(battles.REASON_TAGS)})

@@ -10,6 +10,7 @@ urlpatterns = [
     path("classement/", leaderboard_views.leaderboard_page, name="leaderboard"),
     path("classement.csv", leaderboard_views.leaderboard_csv, name="leaderboard-csv"),
     path("api/leaderboard", leaderboard_views.leaderboard_json, name="api-leaderboard"),
+    path("api/models", api.models, name="api-models"),
     path("api/consent", api.consent, name="api-consent"),
     path("api/battles", api.create_battle, name="api-battles"),
     path("api/battles/<uuid:battle_id>/vote", api.vote, name="api-vote"),

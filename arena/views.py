@@ -11,7 +11,7 @@ from django.utils import timezone, translation
 import footprint
 
 from . import battles
-from .models import LLM, Battle, Message, Visitor
+from .models import Battle, Message, Visitor
 
 EXAMPLE_PROMPTS = {
     "fr": ["Explique la photosynthèse à un enfant de 10 ans.",
@@ -46,11 +46,10 @@ def _energy_totals(visitor_id: str) -> dict:
 def home(request):
     visitor = Visitor.objects.filter(pk=request.visitor_id).first()
     lang = _lang()
-    models = [{"slug": m.slug, "name": m.name} for m in LLM.objects.filter(enabled=True)]
     return render(request, "arena/home.html", {
         "terms_accepted": bool(visitor and visitor.terms_accepted_at),
         "examples": EXAMPLE_PROMPTS.get(lang, EXAMPLE_PROMPTS["fr"]),
-        "modes": battles.MODE_LABELS, "models": models,
+        "modes": battles.MODE_LABELS,
         "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS,
         "totals": _energy_totals(request.visitor_id),
     })

@@ -26,8 +26,28 @@ for (const button of document.querySelectorAll("button.example")) {
   button.addEventListener("click", () => { prompt.value = button.textContent; prompt.focus(); });
 }
 
+// The model list is fetched only when custom mode is picked: a random battle's pages
+// never carry a model name.
+async function loadModels() {
+  if (custom.dataset.loaded) return;
+  const response = await fetch("/api/models", { credentials: "same-origin" });
+  const { models } = await response.json();
+  for (const model of models) {
+    const label = document.createElement("label");
+    const box = Object.assign(document.createElement("input"), { type: "checkbox", name: "models", value: model.slug });
+    label.append(box, " ", model.name);
+    custom.append(label);
+  }
+  custom.dataset.loaded = "1";
+  custom.setAttribute("aria-busy", "false");
+}
+
 for (const radio of form.querySelectorAll("input[name=mode]")) {
-  radio.addEventListener("change", () => { custom.hidden = radio.value !== "custom" || !radio.checked; });
+  radio.addEventListener("change", () => {
+    const isCustom = radio.value === "custom" && radio.checked;
+    custom.hidden = !isCustom;
+    if (isCustom) loadModels();
+  });
 }
 
 form.addEventListener("submit", async (event) => {
