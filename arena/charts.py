@@ -10,7 +10,12 @@ from __future__ import annotations
 import math
 from html import escape
 
-WIDTH, HEIGHT, PAD = 640, 360, 56
+WIDTH, HEIGHT, PAD = 720, 380, 64
+
+
+def _ticks(low: float, high: float, count: int = 4) -> list[float]:
+    step = (high - low) / count
+    return [low + i * step for i in range(count + 1)]
 
 
 def score_energy_svg(rows: list[dict], *, title: str, x_label: str, y_label: str) -> str:
@@ -49,6 +54,15 @@ def score_energy_svg(rows: list[dict], *, title: str, x_label: str, y_label: str
         parts.append(f'<line x1="{cx:.1f}" y1="{sy(r["lower"]):.1f}" x2="{cx:.1f}" y2="{sy(r["upper"]):.1f}" stroke="#7a7a7a"/>')
         fill = "#0b5d3b" if r.get("pareto") else "#ffffff"
         parts.append(f'<circle cx="{cx:.1f}" cy="{sy(r["rating"]):.1f}" r="5" fill="{fill}" stroke="#0b5d3b"/>')
-        parts.append(f'<text x="{cx + 8:.1f}" y="{sy(r["rating"]) - 6:.1f}" font-size="12">{escape(r["name"])}</text>')
+        anchor = "end" if cx > WIDTH * 0.75 else "start"
+        dx = -8 if anchor == "end" else 8
+        parts.append(f'<text x="{cx + dx:.1f}" y="{sy(r["rating"]) - 6:.1f}" font-size="12" text-anchor="{anchor}">'
+                     f'{escape(r["name"])}</text>')
+    for tick in _ticks(y_min, y_max):
+        parts.append(f'<text x="{PAD - 6}" y="{sy(tick) + 4:.1f}" text-anchor="end" font-size="11">{tick:.0f}</text>')
+    for decade in range(math.floor(x_min), math.ceil(x_max) + 1):
+        if x_min - 1e-9 <= decade <= x_max + 1e-9:
+            parts.append(f'<text x="{sx(decade):.1f}" y="{HEIGHT - PAD + 16}" text-anchor="middle" font-size="11">'
+                         f'{10.0 ** decade:g}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -48,3 +48,25 @@ def ip_hash(ip: str) -> str:
 def client_ip(request) -> str:
     # Behind a reverse proxy set ARENA_TRUST_X_FORWARDED_FOR; otherwise the socket's peer.
     return request.META.get("REMOTE_ADDR", "")
+
+
+class FrenchFirstLocaleMiddleware:
+    """French unless the person picked another language with the switcher (a cookie).
+
+    Unlike Django's LocaleMiddleware, the browser's Accept-Language is not followed: the
+    arena is French first, and English is one click away."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.utils import translation
+
+        lang = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+        if lang not in dict(settings.LANGUAGES):
+            lang = settings.LANGUAGE_CODE
+        translation.activate(lang)
+        request.LANGUAGE_CODE = lang
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Language", lang)
+        return response

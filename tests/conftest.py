@@ -98,3 +98,65 @@ def make_battle(visitor_id, llm_a, llm_b, prompt="Bonjour, parle-moi du soleil."
     battle = Battle.objects.create(visitor=visitor, mode="custom", model_a=llm_a, model_b=llm_b)
     battles._add_turn(battle, 0, prompt)
     return battle
+
+
+@pytest.fixture
+def live_arena(transactional_db, tmp_path):
+    """The arena served by daphne in a child process, on the test database."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from django.db import connection
+
+    from inference_workers.engines import REPO, free_port
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        database_url = f"sqlite:///{db['NAME']}"
+    else:
+        database_url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "ARENA_MAX_TOKENS": "24", "DEBUG": "False",
+           "ARENA_PROMPTS_PER_MINUTE_VISITOR": "100"}
+    log = open(tmp_path / "daphne.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "arena.asgi:application"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    import os
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running in this thread; the ORM calls the
+    # test makes around it are synchronous and safe, so let Django allow them.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    executable = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+    if not os.path.exists(executable):
+        pytest.fail(f"Chromium not found at {executable}: `make test` installs Debian's chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+ARTIFACTS = MODELS_DIR.parent.parent / "test-artifacts"

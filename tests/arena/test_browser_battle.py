@@ -1,0 +1,119 @@
+"""A whole battle in headless Chromium: terms, prompt, two streamed answers, a second
+turn, the vote and the reveal, while every byte the browser receives before the vote is
+recorded and checked for anything that would identify a model."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import ARTIFACTS, make_llm
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+def test_it_runs_a_blind_battle_end_to_end(live_arena, arena_workers, browser):
+    llms = [make_llm(slug, arena_workers[slug]) for slug in ("tiny-a", "tiny-b")]
+    secrets = set()
+    for llm in llms:
+        secrets |= {llm.slug, llm.name, llm.organization, llm.worker_url, llm.worker_url.split("//")[1]}
+
+    context = browser.new_context(locale="fr-FR")
+    page = context.new_page()
+    received: list[tuple[str, str]] = []  # (what, text) for everything before the vote
+    voting = {"done": False}
+
+    def on_response(response):
+        if voting["done"]:
+            return
+        headers = "\n".join(f"{k}: {v}" for k, v in response.headers.items())
+        try:
+            body = response.body().decode("utf-8", "replace")
+        except Exception:
+            body = ""
+        received.append((response.url, headers + "\n" + body))
+
+    def on_websocket(ws):
+        ws.on("framereceived", lambda payload: received.append((ws.url, payload if isinstance(payload, str) else payload.decode())) if not voting["done"] else None)
+
+    page.on("response", on_response)
+    page.on("websocket", on_websocket)
+
+    page.goto(live_arena + "/")
+    page.get_by_label("J'accepte les conditions d'utilisation.").check()
+    page.get_by_role("button", name="Commencer").click()
+    page.get_by_role("textbox", name="Votre question").fill("Bonjour, comment cuire des pâtes ?")
+    page.get_by_role("button", name="Envoyer aux deux modèles").click()
+
+    page.wait_for_url("**/battles/**")
+    page.wait_for_selector('.turn:nth-of-type(1) .answer[data-side="a"][data-status="done"]', timeout=90_000)
+    page.wait_for_selector('.turn:nth-of-type(1) .answer[data-side="b"][data-status="done"]', timeout=90_000)
+    first = [page.inner_text(f'.turn:nth-of-type(1) .answer[data-side="{s}"] .body').strip() for s in "ab"]
+    assert all(first)
+
+    page.get_by_role("textbox", name="Poursuivre la conversation").fill("Et avec du riz ?")
+    page.get_by_role("button", name="Envoyer", exact=True).click()
+    page.wait_for_selector('.turn:nth-of-type(2) .answer[data-side="a"][data-status="done"]', timeout=90_000)
+    page.wait_for_selector('.turn:nth-of-type(2) .answer[data-side="b"][data-status="done"]', timeout=90_000)
+    # Streamed, not dumped: deltas arrived before each done.
+    deltas = [text for url, text in received if "/ws/" in url and '"delta"' in text]
+    assert len(deltas) >= 4
+
+    # Nothing received before the vote names a model.
+    for url, text in received:
+        for secret in secrets:
+            assert secret not in text, f"{secret!r} leaked before the vote in {url}"
+
+    page.get_by_label("A est meilleur").check()
+    voting["done"] = True
+    page.get_by_role("button", name="Voter et révéler les modèles").click()
+    page.wait_for_selector("#reveal", timeout=30_000)
+    reveal = page.inner_text("#reveal")
+    for llm in llms:
+        assert llm.name in reveal
+    assert "Wh" in reveal
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "reveal.png"), full_page=True)
+
+    # Impacts, equivalents and honest labels, with French number formatting (1,5 Wh).
+    assert "gCO2e" in reveal and "Eau" in reveal and "Soit environ" in reveal
+    assert "estimée (cpu-time-model)" in reveal  # no GPU here: the CPU model, said so
+    assert "Estimation EcoLogits" in reveal
+    energy = page.locator(".model-card .energy-wh").first.inner_text()
+    assert re.fullmatch(r"\d+(,\d+)?\u00a0m?Wh", energy), energy
+    assert page.locator(".equivalents li").count() >= 2
+    gwp_fr = page.locator(".model-card .gwp").first.inner_text()
+    assert re.fullmatch(r"[\d\u202f\u00a0 ]+(,\d+)? gCO2e", gwp_fr), gwp_fr
+
+    # The zone switch: the same answers as if they had run on the US grid.
+    page.select_option("#zone", "USA")
+    page.get_by_role("button", name="Afficher").click()
+    page.wait_for_url("**zone=USA**")
+    gwp_us = page.locator(".model-card .gwp").first.inner_text()
+    assert "(USA)" in page.inner_text("#reveal")
+    as_number = lambda text: float(text.split()[0].replace(",", ".").replace("\u202f", ""))
+    assert as_number(gwp_us) > 3 * as_number(gwp_fr)  # the US grid emits far more than the French one
+    page.screenshot(path=str(ARTIFACTS / "reveal-usa.png"), full_page=True)
+    context.close()
+
+
+def test_it_renders_the_leaderboard_with_its_chart(live_arena, transactional_db, browser):
+    from django.core.management import call_command
+
+    from arena.catalogue import load_catalogue
+
+    load_catalogue("fixtures/catalogue/demo.yaml")
+    call_command("synthetic_battles", 400, seed=3)
+    call_command("refresh_leaderboard", bootstrap=200)
+    page = browser.new_page()
+    page.goto(live_arena + "/classement/")
+    assert page.locator("svg.chart circle").count() == 5
+    assert page.locator("table tbody tr").count() == 5
+    assert "Intervalle à 95" in page.inner_text("table")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "leaderboard.png"), full_page=True)
+    data = page.request.get(live_arena + "/api/leaderboard").json()
+    assert data["battles"] == 400 and len(data["rows"]) == 5
+    assert [r["rank"] for r in data["rows"]] == sorted(r["rank"] for r in data["rows"])
+    page.close()
