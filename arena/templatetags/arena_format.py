@@ -31,7 +31,8 @@ def wh(value) -> str:
     """Energy in Wh, scaled to mWh or kWh when that reads better."""
     if value is None:
         return "–"
-    value = float(value)
+    # Pick the unit after rounding, so that 0.9996 reads "1,0 Wh", not "1 000 mWh".
+    value = significant(float(value))[0]
     if 0 < abs(value) < 1:
         return f"{num(value * 1000)}\u00a0mWh"
     if abs(value) >= 1000:

@@ -1,0 +1,123 @@
+"""arena/settings.py: the embedded default and what the environment switches.
+
+Each case imports the settings in a fresh interpreter, with a controlled environment,
+because settings are read once per process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+READ_SETTINGS = """
+import json, django, os
+os.environ["DJANGO_SETTINGS_MODULE"] = "arena.settings"
+django.setup()
+from django.conf import settings
+from arena.celery import app
+print(json.dumps({
+    "engine": settings.DATABASES["default"]["ENGINE"],
+    "db_name": str(settings.DATABASES["default"]["NAME"]),
+    "db_host": settings.DATABASES["default"].get("HOST", ""),
+    "db_port": settings.DATABASES["default"].get("PORT", ""),
+    "db_user": settings.DATABASES["default"].get("USER", ""),
+    "channel_layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
+    "channel_hosts": settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("hosts"),
+    "cache": settings.CACHES["default"]["BACKEND"],
+    "cache_location": settings.CACHES["default"].get("LOCATION"),
+    "broker": settings.CELERY_BROKER_URL,
+    "result_backend": settings.CELERY_RESULT_BACKEND,
+    "eager": settings.CELERY_TASK_ALWAYS_EAGER,
+    "celery_broker": app.conf.broker_url,
+    "celery_eager": app.conf.task_always_eager,
+    "refresh_s": settings.LEADERBOARD_REFRESH_S,
+    "beat_schedule_s": settings.CELERY_BEAT_SCHEDULE["refresh-leaderboard"]["schedule"],
+    "debug": settings.DEBUG,
+    "allowed_hosts": settings.ALLOWED_HOSTS,
+    "language": settings.LANGUAGE_CODE,
+    "arena": {k: v for k, v in vars(settings._wrapped).items() if k.startswith("ARENA_")},
+}, default=str))
+"""
+
+
+def _settings(**env) -> dict:
+    """The settings a process started with `env` (and nothing else of ours) sees."""
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("ARENA_", "DJANGO_")) and k not in
+             {"DATABASE_URL", "REDIS_URL", "DEBUG", "ALLOWED_HOSTS", "LEADERBOARD_REFRESH_S", "SECRET_KEY"}}
+    clean.update(env)
+    result = subprocess.run([sys.executable, "-c", READ_SETTINGS], cwd=REPO, env=clean, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def embedded() -> dict:
+    return _settings()
+
+
+def test_it_uses_sqlite_by_default(embedded):
+    assert embedded["engine"] == "django.db.backends.sqlite3"
+    assert embedded["db_name"].endswith(os.path.join("var", "db.sqlite3"))
+
+
+def test_it_keeps_channels_and_cache_in_memory_by_default(embedded):
+    assert embedded["channel_layer"] == "channels.layers.InMemoryChannelLayer"
+    assert embedded["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+
+
+def test_it_runs_celery_tasks_inline_by_default(embedded):
+    assert embedded["eager"] is True
+    assert embedded["broker"] == "memory://"
+    assert embedded["result_backend"] is None
+    assert embedded["celery_eager"] is True and embedded["celery_broker"] == "memory://"
+
+
+def test_it_has_safe_defaults(embedded):
+    assert embedded["debug"] is False
+    assert embedded["allowed_hosts"] == ["127.0.0.1", "localhost"]
+    assert embedded["language"] == "fr"
+    assert embedded["refresh_s"] == 300 and embedded["beat_schedule_s"] == 300.0
+    assert embedded["arena"]["ARENA_MAX_TURNS"] == 10
+    assert embedded["arena"]["ARENA_CATALOGUE"].endswith(os.path.join("fixtures", "catalogue", "demo.yaml"))
+
+
+def test_it_switches_to_postgres_with_database_url():
+    s = _settings(DATABASE_URL="postgres://u@h:5432/db")
+    assert s["engine"] == "django.db.backends.postgresql"
+    assert (s["db_user"], s["db_host"], str(s["db_port"]), s["db_name"]) == ("u", "h", "5432", "db")
+    assert s["channel_layer"] == "channels.layers.InMemoryChannelLayer"  # Redis is a separate switch
+
+
+def test_it_switches_to_redis_with_redis_url():
+    url = "redis://127.0.0.1:6379/0"
+    s = _settings(REDIS_URL=url)
+    assert s["channel_layer"] == "channels_redis.core.RedisChannelLayer"
+    assert s["channel_hosts"] == [url]
+    assert s["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert s["cache_location"] == url
+    assert s["broker"] == url and s["result_backend"] == url
+    assert s["eager"] is False
+    assert s["celery_broker"] == url and s["celery_eager"] is False
+    assert s["engine"] == "django.db.backends.sqlite3"
+
+
+def test_it_reads_arena_settings_from_the_environment():
+    s = _settings(ARENA_MAX_TURNS="3", ARENA_MAX_TOKENS="64", ARENA_ZONE="DEU", ARENA_SMALL_MAX_PARAMS_B="15",
+                  ARENA_WORKER_TIMEOUT_S="2.5", LEADERBOARD_REFRESH_S="60", DEBUG="true",
+                  ALLOWED_HOSTS="arena.example,www.arena.example")
+    assert s["arena"]["ARENA_MAX_TURNS"] == 3
+    assert s["arena"]["ARENA_MAX_TOKENS"] == 64
+    assert s["arena"]["ARENA_ZONE"] == "DEU"
+    assert s["arena"]["ARENA_SMALL_MAX_PARAMS_B"] == 15.0
+    assert s["arena"]["ARENA_WORKER_TIMEOUT_S"] == 2.5
+    assert s["refresh_s"] == 60 and s["beat_schedule_s"] == 60.0
+    assert s["debug"] is True
+    assert s["allowed_hosts"] == ["arena.example", "www.arena.example"]
