@@ -26,7 +26,8 @@ def serve_parser(sub) -> None:
     p.add_argument("--device", help="transformers only: cpu, cuda, cuda:0 (default: cuda if --gpus else cpu)")
     p.add_argument("--upstream", help="attach to an engine already running at this URL instead of launching one")
     p.add_argument("--engine-port", type=int, help="port for the launched engine (default: a free one)")
-    p.add_argument("--meter", choices=["auto", "nvml", "rapl", "cpu"], default="auto")
+    p.add_argument("--meter", choices=["auto", "nvml", "rapl", "cpu", "off"], default="auto",
+                   help="power source; off: no energy record (benchmarks of the meter's cost only)")
     p.add_argument("--sampling-period", type=float, default=0.05, help="seconds between power readings")
     p.add_argument("--max-tokens-limit", type=int, default=1024)
     p.add_argument("--max-prompt-chars", type=int, default=32_000)

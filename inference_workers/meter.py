@@ -3,6 +3,7 @@
 The thread reads the source every `period_s`; request events (start, first token,
 finish) read it too, so that interval edges fall exactly on them. Tokens are only
 counted between readings: the hot path of a stream never touches the source.
+With metering off (`NullSource`) there is no thread and every event is a no-op.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import time
 from collections.abc import Callable
 
 from .attribution import EnergyLedger, RequestEnergy
-from .power import PowerSource
+from .power import NullSource, PowerSource
 
 
 class Meter:
     def __init__(self, source: PowerSource, period_s: float = 0.05, clock: Callable[[], float] = time.monotonic):
         self.source = source
+        self.enabled = not isinstance(source, NullSource)
         self.period_s = period_s
         self._clock = clock
         self._lock = threading.Lock()
@@ -28,7 +30,7 @@ class Meter:
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is None:
+        if self.enabled and self._thread is None:
             self._thread = threading.Thread(target=self._run, name="energy-sampler", daemon=True)
             self._thread.start()
 
@@ -53,22 +55,32 @@ class Meter:
 
     # -- readings and events ------------------------------------------------------
     def sample(self) -> None:
+        if not self.enabled:
+            return
         with self._lock:
             self._ledger.sample(self._clock(), self.source.read_energy_j())
 
     def begin(self, rid: str, prompt_tokens: float) -> None:
+        if not self.enabled:
+            return
         with self._lock:
             self._ledger.begin(rid, self._clock(), self.source.read_energy_j(), prompt_tokens)
 
     def first_token(self, rid: str) -> None:
+        if not self.enabled:
+            return
         with self._lock:
             self._ledger.first_token(rid, self._clock(), self.source.read_energy_j())
 
     def add_tokens(self, rid: str, count: int = 1) -> None:
+        if not self.enabled:
+            return
         with self._lock:
             self._ledger.add_tokens(rid, count)
 
     def finish(self, rid: str, *, prompt_tokens: int | None = None, completion_tokens: int | None = None) -> RequestEnergy:
+        if not self.enabled:
+            return RequestEnergy(energy_j=0.0, duration_s=0.0, avg_concurrency=0.0, counted_tokens=0)
         with self._lock:
             return self._ledger.finish(
                 rid,
@@ -102,6 +114,10 @@ class Meter:
 
     def record(self, usage: RequestEnergy, *, prompt_tokens: int, completion_tokens: int) -> dict:
         """The energy record of DESIGN.md for one finished request."""
+        if not self.enabled:  # nothing was measured or estimated: no figure, not a zero
+            return {"measured": False, "method": self.source.method, "energy_j": None, "gpu_j": None, "cpu_j": None,
+                    "duration_s": None, "devices": [], "avg_concurrency": None, "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens, "sampling_period_s": None}
         energy_j = round(usage.energy_j, 6)
         return {
             "measured": self.source.measured,

@@ -12,6 +12,7 @@ preference:
 * `RaplSource`: Intel/AMD package counters under /sys/class/powercap, where readable.
 * `CpuTimeSource`: CPU seconds of the engine (or of the machine) times a per-core power
   constant from fixtures/meter.yaml. An estimate, labelled `measured: false`.
+* `NullSource` (`--meter off`): no metering at all, for benchmarks of the meter's own cost.
 """
 
 from __future__ import annotations
@@ -175,6 +176,20 @@ class RaplSource(PowerSource):
             return sum(self._total_uj) / 1e6
 
 
+class NullSource(PowerSource):
+    """Metering off: a counter that never moves. The meter skips its work for it."""
+
+    kind = "none"
+    measured = False
+    method = "off"
+
+    def __init__(self):
+        self.devices = []
+
+    def read_energy_j(self) -> float:
+        return 0.0
+
+
 def load_meter_constants() -> dict:
     with open(FIXTURES / "meter.yaml", encoding="utf-8") as fh:
         return yaml.safe_load(fh)
@@ -240,9 +255,11 @@ def _process_tree(proc: Path, root_pid: int) -> list[int]:
 
 
 def open_power_source(kind: str = "auto", *, gpus: list[int] | None = None, engine_pid: int | None = None) -> PowerSource:
-    """The best source available for `kind` ("auto", "nvml", "rapl", "cpu")."""
-    if kind not in {"auto", "nvml", "rapl", "cpu"}:
-        raise MeterError(f"unknown meter {kind!r}: use auto, nvml, rapl or cpu")
+    """The best source available for `kind` ("auto", "nvml", "rapl", "cpu"), or none ("off")."""
+    if kind not in {"auto", "nvml", "rapl", "cpu", "off"}:
+        raise MeterError(f"unknown meter {kind!r}: use auto, nvml, rapl, cpu or off")
+    if kind == "off":
+        return NullSource()
     errors = []
     if kind in {"auto", "nvml"}:
         try:

@@ -1,0 +1,336 @@
+"""Power sources: NVML (through a stand-in NVML module: no GPU here), RAPL on a sysfs
+tree written under tmp_path, the CPU-time model on the real /proc, and the choice of
+source by `open_power_source`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from inference_workers.meter import Meter
+from inference_workers.power import (
+    FIXTURES,
+    CpuTimeSource,
+    MeterError,
+    NullSource,
+    NvmlSource,
+    RaplSource,
+    open_power_source,
+)
+
+
+# -- NVML ----------------------------------------------------------------------------
+class NVMLError(Exception):
+    """What pynvml raises (NotSupported, Uninitialized...)."""
+
+
+class FakeGpu:
+    def __init__(self, name: bytes | str = b"NVIDIA H100 80GB HBM3", energy_mj: int | None = 0, power_mw: int = 0,
+                 mig: int | None = None):
+        self.name = name
+        self.energy_mj = energy_mj  # None: no energy counter (pre-Volta)
+        self.power_mw = power_mw
+        self.mig = mig  # None: MIG not supported; 0 disabled; 1 enabled
+
+
+class FakeNvml:
+    """The part of the pynvml module NvmlSource uses; handles are GPU indices."""
+
+    NVML_DEVICE_MIG_ENABLE = 1
+
+    def __init__(self, gpus: list[FakeGpu], init_error: Exception | None = None):
+        self.gpus = gpus
+        self.init_error = init_error
+        self.shut_down = False
+
+    def nvmlInit(self):
+        if self.init_error is not None:
+            raise self.init_error
+
+    def nvmlShutdown(self):
+        self.shut_down = True
+
+    def nvmlDeviceGetCount(self):
+        return len(self.gpus)
+
+    def nvmlDeviceGetHandleByIndex(self, index):
+        return index
+
+    def nvmlDeviceGetName(self, handle):
+        return self.gpus[handle].name
+
+    def nvmlDeviceGetMigMode(self, handle):
+        if self.gpus[handle].mig is None:
+            raise NVMLError("Not Supported")
+        return self.gpus[handle].mig, self.gpus[handle].mig
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        if self.gpus[handle].energy_mj is None:
+            raise NVMLError("Not Supported")
+        return self.gpus[handle].energy_mj
+
+    def nvmlDeviceGetPowerUsage(self, handle):
+        return self.gpus[handle].power_mw
+
+
+class Clock:
+    def __init__(self, t: float = 100.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_nvml_sums_the_energy_counters_of_all_gpus_in_joules_from_the_start():
+    gpus = [FakeGpu(energy_mj=5_000_000), FakeGpu(energy_mj=7_000_000)]
+    source = NvmlSource(nvml=FakeNvml(gpus))
+    assert source.method == "nvml" and source.measured is True and source.kind == "gpu"
+    assert source.read_energy_j() == 0.0  # relative to the counters at opening
+    gpus[0].energy_mj += 1_500  # 1.5 J
+    gpus[1].energy_mj += 40_250  # 40.25 J
+    assert source.read_energy_j() == pytest.approx(41.75)
+    gpus[1].energy_mj += 1_000
+    assert source.read_energy_j() == pytest.approx(42.75)
+
+
+def test_nvml_meters_only_the_gpus_asked_for():
+    gpus = [FakeGpu(energy_mj=0), FakeGpu(energy_mj=0), FakeGpu(energy_mj=0)]
+    source = NvmlSource([0, 2], nvml=FakeNvml(gpus))
+    gpus[0].energy_mj = 1_000
+    gpus[1].energy_mj = 1_000_000  # another model's GPU
+    gpus[2].energy_mj = 2_000
+    assert source.read_energy_j() == pytest.approx(3.0)
+    assert len(source.devices) == 2
+
+
+def test_nvml_integrates_polled_power_by_the_trapezoid_rule_without_a_counter():
+    gpu = FakeGpu(energy_mj=None, power_mw=100_000)  # 100 W
+    clock = Clock(10.0)
+    source = NvmlSource(nvml=FakeNvml([gpu]), clock=clock)
+    assert source.method == "nvml-power-polling" and source.measured is True
+    clock.t, gpu.power_mw = 12.0, 200_000  # 2 s from 100 W to 200 W: 300 J
+    assert source.read_energy_j() == pytest.approx(300.0)
+    clock.t = 13.0  # 1 s at 200 W
+    assert source.read_energy_j() == pytest.approx(500.0)
+    assert source.read_energy_j() == pytest.approx(500.0)  # no time passed, no energy
+    assert source.power_w() == pytest.approx(200.0)
+
+
+def test_nvml_with_one_gpu_lacking_the_counter_polls_it_and_says_so():
+    new, old = FakeGpu(energy_mj=1_000_000), FakeGpu(name=b"Tesla P100", energy_mj=None, power_mw=50_000)
+    clock = Clock(0.0)
+    source = NvmlSource(nvml=FakeNvml([new, old]), clock=clock)
+    assert source.method == "nvml-power-polling"
+    clock.t = 4.0
+    new.energy_mj += 10_000  # 10 J from the counter
+    assert source.read_energy_j() == pytest.approx(10.0 + 4.0 * 50.0)  # + 200 J polled
+
+
+def test_nvml_refuses_a_gpu_in_mig_mode_and_says_why():
+    gpus = [FakeGpu(mig=0), FakeGpu(mig=1)]
+    with pytest.raises(MeterError, match="GPU 1 is in MIG mode") as err:
+        NvmlSource(nvml=FakeNvml(gpus))
+    assert "--meter cpu" in str(err.value)  # and how to go on
+    NvmlSource([0], nvml=FakeNvml(gpus))  # the other GPU, MIG disabled, is fine
+
+
+@pytest.mark.parametrize("indices", [[2], [-1], [0, 5]])
+def test_nvml_rejects_a_gpu_index_that_does_not_exist(indices):
+    with pytest.raises(MeterError, match="does not exist"):
+        NvmlSource(indices, nvml=FakeNvml([FakeGpu(), FakeGpu()]))
+
+
+def test_nvml_init_failure_is_a_meter_error():
+    with pytest.raises(MeterError, match="NVML is not available here: Driver Not Loaded"):
+        NvmlSource(nvml=FakeNvml([FakeGpu()], init_error=NVMLError("Driver Not Loaded")))
+    with pytest.raises(MeterError, match="no GPU"):
+        NvmlSource(nvml=FakeNvml([]))
+
+
+def test_nvml_device_names_are_text_whether_nvml_gives_bytes_or_str():
+    source = NvmlSource(nvml=FakeNvml([FakeGpu(name=b"NVIDIA A100-SXM4-80GB"), FakeGpu(name="NVIDIA L4")]))
+    assert source.devices == ["NVIDIA A100-SXM4-80GB", "NVIDIA L4"]
+    fake = source._nvml
+    source.close()
+    assert fake.shut_down
+
+
+# -- RAPL ------------------------------------------------------------------------------
+def rapl_zone(root: Path, name: str, label: str, energy_uj: int, max_uj: int = 262_143_328_850) -> Path:
+    zone = root / name
+    zone.mkdir(parents=True)
+    (zone / "energy_uj").write_text(f"{energy_uj}\n")
+    (zone / "max_energy_range_uj").write_text(f"{max_uj}\n")
+    (zone / "name").write_text(f"{label}\n")
+    return zone
+
+
+def set_uj(zone: Path, value: int) -> None:
+    (zone / "energy_uj").write_text(f"{value}\n")
+
+
+def test_rapl_reads_package_zones_and_not_their_sub_zones(tmp_path):
+    pkg0 = rapl_zone(tmp_path, "intel-rapl:0", "package-0", 1_000_000)
+    pkg1 = rapl_zone(tmp_path, "intel-rapl:1", "package-1", 5_000_000)
+    core = rapl_zone(tmp_path, "intel-rapl:0:0", "core", 300_000)  # part of package-0
+    source = RaplSource(tmp_path)
+    assert source.devices == ["package-0", "package-1"]
+    assert source.method == "rapl" and source.measured is True and source.kind == "cpu"
+    assert source.read_energy_j() == 0.0
+    set_uj(pkg0, 3_500_000)  # +2.5 J
+    set_uj(pkg1, 5_500_000)  # +0.5 J
+    set_uj(core, 900_000_000)  # would add 899.7 J if counted
+    assert source.read_energy_j() == pytest.approx(3.0)
+
+
+def test_rapl_handles_a_counter_that_wraps_around(tmp_path):
+    pkg = rapl_zone(tmp_path, "intel-rapl:0", "package-0", 900_000, max_uj=1_000_000)
+    source = RaplSource(tmp_path)
+    set_uj(pkg, 950_000)
+    assert source.read_energy_j() == pytest.approx(0.05)
+    set_uj(pkg, 100_000)  # wrapped: 50_000 to the top, then 100_000
+    assert source.read_energy_j() == pytest.approx(0.2)
+    set_uj(pkg, 400_000)
+    assert source.read_energy_j() == pytest.approx(0.5)
+
+
+def test_rapl_without_a_readable_zone_is_a_meter_error(tmp_path):
+    with pytest.raises(MeterError, match="no readable RAPL counter"):
+        RaplSource(tmp_path / "absent")
+    (tmp_path / "intel-rapl:0").mkdir()  # a zone without energy_uj (as when it is root-only)
+    (tmp_path / "intel-rapl:1").mkdir()
+    (tmp_path / "intel-rapl:1" / "energy_uj").write_text("garbage\n")
+    rapl_zone(tmp_path, "intel-rapl:0:0", "core", 10)  # sub-zones do not count
+    with pytest.raises(MeterError, match="no readable RAPL counter"):
+        RaplSource(tmp_path)
+
+
+# -- CPU-time model ----------------------------------------------------------------------
+def burn_cpu(seconds: float) -> None:
+    end = time.process_time() + seconds
+    x = 0
+    while time.process_time() < end:
+        x += 1
+
+
+def test_cpu_model_charges_the_process_cpu_seconds_times_watts_per_core():
+    source = CpuTimeSource(pid=os.getpid(), watts_per_core=10.0)
+    assert source.method == "cpu-time-model" and source.measured is False and source.kind == "cpu"
+    e0, c0 = source.read_energy_j(), time.process_time()
+    burn_cpu(0.6)
+    e1, c1 = source.read_energy_j(), time.process_time()
+    # /proc counts in clock ticks (10 ms): loose tolerance, but the scale must be right.
+    assert e1 - e0 == pytest.approx((c1 - c0) * 10.0, rel=0.2, abs=0.5)
+    time.sleep(0.3)  # idle: (almost) no CPU time, (almost) no energy
+    assert source.read_energy_j() - e1 < 0.3 * 10.0
+
+
+def test_cpu_model_counts_the_children_of_the_engine_process():
+    source, own0 = CpuTimeSource(pid=os.getpid(), watts_per_core=10.0), time.process_time()
+    # A child that burns 0.6 s of CPU, then waits (alive) for its stdin to close.
+    code = ("import sys, time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass\n"
+            "print('done', flush=True)\nsys.stdin.read()\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "done"
+        own_j = (time.process_time() - own0) * 10.0  # this process, while it waited
+        assert source.read_energy_j() - own_j >= 0.5 * 10.0  # the child's 0.6 s, less tick rounding
+    finally:
+        child.stdin.close()
+        child.wait(timeout=10)
+
+
+def test_cpu_model_of_the_whole_machine_grows_with_busy_cores():
+    source = CpuTimeSource(pid=None, watts_per_core=10.0)
+    c0 = time.process_time()
+    burn_cpu(0.5)
+    burned = time.process_time() - c0
+    # Every busy core of the machine counts, this process's among them.
+    assert source.read_energy_j() >= 0.7 * burned * 10.0
+
+
+def test_cpu_model_default_constant_comes_from_the_meter_fixture():
+    constants = yaml.safe_load((FIXTURES / "meter.yaml").read_text())
+    expected = float(constants["cpu_watts_per_core"]["value"])
+    source = CpuTimeSource(pid=os.getpid())
+    assert source.watts_per_core == expected
+    assert f"{expected:g} W per busy core" in source.devices[0]
+
+
+# -- choosing a source -------------------------------------------------------------------------
+def nvml_works_here() -> bool:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        pynvml.nvmlShutdown()
+        return True
+    except Exception:
+        return False
+
+
+def rapl_works_here() -> bool:
+    try:
+        RaplSource()
+        return True
+    except MeterError:
+        return False
+
+
+no_gpu_no_rapl = pytest.mark.skipif(nvml_works_here() or rapl_works_here(), reason="this machine has NVML or RAPL")
+
+
+@no_gpu_no_rapl
+def test_auto_falls_back_to_the_cpu_model_without_nvml_and_rapl():
+    source = open_power_source("auto", engine_pid=os.getpid())
+    assert isinstance(source, CpuTimeSource)
+    assert source.method == "cpu-time-model" and source.measured is False
+    assert source._pid == os.getpid()
+    assert isinstance(open_power_source("auto"), CpuTimeSource)  # attached engine: the whole machine
+    assert isinstance(open_power_source("cpu"), CpuTimeSource)
+
+
+@no_gpu_no_rapl
+def test_an_explicit_nvml_or_rapl_meter_that_cannot_work_here_is_an_error():
+    with pytest.raises(MeterError, match="NVML"):
+        open_power_source("nvml")
+    with pytest.raises(MeterError, match="RAPL"):
+        open_power_source("rapl")
+
+
+def test_auto_prefers_nvml_and_never_hides_a_mig_refusal(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml([FakeGpu(energy_mj=0), FakeGpu(energy_mj=0)]))
+    source = open_power_source("auto", gpus=[1])
+    assert isinstance(source, NvmlSource) and len(source.devices) == 1
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml([FakeGpu(mig=1)]))
+    with pytest.raises(MeterError, match="MIG"):
+        open_power_source("auto")  # not a silent fall back to an estimate
+
+
+def test_an_unknown_meter_is_an_error():
+    with pytest.raises(MeterError, match="unknown meter 'gpu'"):
+        open_power_source("gpu")
+
+
+def test_meter_off_reads_nothing_and_records_no_figure():
+    source = open_power_source("off")
+    assert isinstance(source, NullSource)
+    assert source.method == "off" and source.measured is False and source.read_energy_j() == 0.0
+    meter = Meter(source)
+    meter.start()
+    assert meter._thread is None  # no sampler
+    meter.begin("r", 10)
+    meter.first_token("r")
+    meter.add_tokens("r", 3)
+    usage = meter.finish("r", prompt_tokens=10, completion_tokens=3)
+    assert meter.active == 0 and meter.total_j == 0.0
+    record = meter.record(usage, prompt_tokens=10, completion_tokens=3)
+    assert record["method"] == "off" and record["measured"] is False
+    assert record["energy_j"] is None and record["completion_tokens"] == 3
+    meter.stop()
