@@ -120,7 +120,9 @@ def live_arena(transactional_db, tmp_path):
         database_url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "ARENA_MAX_TOKENS": "24", "DEBUG": "False",
-           "ARENA_PROMPTS_PER_MINUTE_VISITOR": "100"}
+           "ARENA_PROMPTS_PER_MINUTE_VISITOR": "100", "ARENA_PROMPTS_PER_MINUTE_IP": "1000",
+           # Its own rate-limit counters when the cache is a shared Redis.
+           "CACHE_KEY_PREFIX": f"live-{port}"}
     log = open(tmp_path / "daphne.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "arena.asgi:application"],
                             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -137,9 +139,12 @@ def live_arena(transactional_db, tmp_path):
     log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser).
+
+    Module-scoped: Playwright's sync API keeps an event loop running in the main thread
+    while it is open, which the asyncio tests of other modules cannot share."""
     import os
     import shutil
 

@@ -100,7 +100,7 @@ def test_it_switches_to_redis_with_redis_url():
     url = "redis://127.0.0.1:6379/0"
     s = _settings(REDIS_URL=url)
     assert s["channel_layer"] == "channels_redis.core.RedisChannelLayer"
-    assert s["channel_hosts"] == [url]
+    assert s["channel_hosts"] == [{"address": url, "socket_timeout": 15}]
     assert s["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert s["cache_location"] == url
     assert s["broker"] == url and s["result_backend"] == url

@@ -4,21 +4,36 @@ recorded and checked for anything that would identify a model."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
+
+from arena.catalogue import read_catalogue
 
 from tests.conftest import ARTIFACTS, make_llm
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
-def test_it_runs_a_blind_battle_end_to_end(live_arena, arena_workers, browser):
-    llms = [make_llm(slug, arena_workers[slug]) for slug in ("tiny-a", "tiny-b")]
-    secrets = set()
-    for llm in llms:
-        secrets |= {llm.slug, llm.name, llm.organization, llm.worker_url, llm.worker_url.split("//")[1]}
+@pytest.fixture
+def arena(request, transactional_db):
+    """(URL, worker URLs): the server `make run` started when ARENA_URL is set, otherwise
+    a daphne child process on the test database with two test models. (transactional_db
+    is requested here, statically: pytest-django sets up the test database only for
+    fixtures requested that way, not through getfixturevalue.)"""
+    external = os.environ.get("ARENA_URL")
+    if external:
+        return external.rstrip("/"), [e["worker"]["default"] for e in read_catalogue("fixtures/catalogue/demo.yaml")]
+    url = request.getfixturevalue("live_arena")
+    workers = request.getfixturevalue("arena_workers")
+    for slug in ("tiny-a", "tiny-b"):
+        make_llm(slug, workers[slug])
+    return url, [workers["tiny-a"], workers["tiny-b"]]
 
+
+def test_it_runs_a_blind_battle_end_to_end(arena, browser):
+    live_arena, worker_urls = arena
     context = browser.new_context(locale="fr-FR")
     page = context.new_page()
     received: list[tuple[str, str]] = []  # (what, text) for everything before the vote
@@ -60,7 +75,11 @@ def test_it_runs_a_blind_battle_end_to_end(live_arena, arena_workers, browser):
     deltas = [text for url, text in received if "/ws/" in url and '"delta"' in text]
     assert len(deltas) >= 4
 
-    # Nothing received before the vote names a model.
+    # Nothing received before the vote names a model (the list is fetched only now).
+    catalogue = page.request.get(live_arena + "/api/models").json()["models"]
+    secrets = {url.split("//")[1] for url in worker_urls}
+    for model in catalogue:
+        secrets |= {model["slug"], model["name"], model["organization"]}
     for url, text in received:
         for secret in secrets:
             assert secret not in text, f"{secret!r} leaked before the vote in {url}"
@@ -70,8 +89,8 @@ def test_it_runs_a_blind_battle_end_to_end(live_arena, arena_workers, browser):
     page.get_by_role("button", name="Voter et révéler les modèles").click()
     page.wait_for_selector("#reveal", timeout=30_000)
     reveal = page.inner_text("#reveal")
-    for llm in llms:
-        assert llm.name in reveal
+    names = [page.locator(f'.model-card[data-side="{side}"] .model-name').inner_text() for side in "ab"]
+    assert all(name in {m["name"] for m in catalogue} for name in names)
     assert "Wh" in reveal
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "reveal.png"), full_page=True)
