@@ -43,6 +43,7 @@ ERROR_MESSAGES = {
     "engine_down": "The model's server stopped while answering. You can retry.",
     "worker_error": "The model's server returned an error. You can retry.",
     "cut_off": "The answer was cut off before its end. You can retry.",
+    "engine_timeout": "The model's server is too busy to answer now. You can retry in a moment.",
 }
 
 
@@ -163,6 +164,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
                                 await self.send_json({"type": "delta", "side": side, "seq": seq, "text": text})
             except httpx.ConnectError:
                 raise WorkerFailed("worker_unreachable") from None
+            except httpx.ReadTimeout:
+                raise WorkerFailed("engine_timeout") from None
             except (httpx.TransportError, json.JSONDecodeError):
                 raise WorkerFailed("engine_down") from None
             if not final:

@@ -31,7 +31,8 @@ def serve_parser(sub) -> None:
     p.add_argument("--sampling-period", type=float, default=0.05, help="seconds between power readings")
     p.add_argument("--max-tokens-limit", type=int, default=1024)
     p.add_argument("--max-prompt-chars", type=int, default=32_000)
-    p.add_argument("--stall-timeout", type=float, default=30.0, help="seconds without a byte from the engine")
+    p.add_argument("--stall-timeout", type=float, default=120.0,
+                   help="seconds without a byte from the engine, waiting in its queue included")
     p.add_argument("--engine-log", type=Path, help="file for the engine's output")
     p.add_argument("--ready-timeout", type=float, default=300.0)
     p.add_argument("engine_args", nargs=argparse.REMAINDER, help="after --: extra arguments for the engine")

@@ -201,6 +201,7 @@ class CpuTimeSource(PowerSource):
     kind = "cpu"
     measured = False
     method = "cpu-time-model"
+    TREE_REFRESH_S = 2.0
 
     def __init__(self, pid: int | None = None, watts_per_core: float | None = None, proc: Path = Path("/proc")):
         self._pid = pid
@@ -211,6 +212,8 @@ class CpuTimeSource(PowerSource):
         self.watts_per_core = watts_per_core
         self.devices = [f"{os.cpu_count()} CPU cores (model: {watts_per_core:g} W per busy core)"]
         self._lock = threading.Lock()
+        self._tree: list[int] = []
+        self._tree_read_at = float("-inf")
         self._start_cpu_s = self._cpu_s()
 
     def _cpu_s(self) -> float:
@@ -219,7 +222,12 @@ class CpuTimeSource(PowerSource):
             fields = (self._proc / "stat").read_text().split("\n", 1)[0].split()[1:]
             user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
             return (user + nice + system + irq + softirq + steal) / self._ticks_per_s
-        return sum(_process_cpu_ticks(self._proc, pid) for pid in _process_tree(self._proc, self._pid)) / self._ticks_per_s
+        now = time.monotonic()
+        if now - self._tree_read_at > self.TREE_REFRESH_S:
+            # Walking /proc costs milliseconds; the engine's process tree rarely changes.
+            self._tree = _process_tree(self._proc, self._pid)
+            self._tree_read_at = now
+        return sum(_process_cpu_ticks(self._proc, pid) for pid in self._tree) / self._ticks_per_s
 
     def read_energy_j(self) -> float:
         with self._lock:
@@ -233,7 +241,9 @@ def _process_cpu_ticks(proc: Path, pid: int) -> int:
         return 0
     # The command name may hold spaces: the fields after it start after the last ')'.
     fields = stat.rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime
+    # utime + stime, and cutime + cstime: children that already exited and were reaped
+    # (a short-lived helper process of the engine) count through their parent.
+    return int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
 
 
 def _process_tree(proc: Path, root_pid: int) -> list[int]:

@@ -28,7 +28,7 @@ CHARS_PER_TOKEN = 4  # prompt size estimate until the engine's usage arrives
 class Limits:
     max_tokens: int = 1024
     max_prompt_chars: int = 32_000
-    stall_timeout_s: float = 30.0  # no byte from the engine for this long: give up
+    stall_timeout_s: float = 120.0  # no byte from the engine for this long (queue included): give up
 
 
 class EngineGone(Exception):
@@ -130,6 +130,9 @@ class ChatServing:
                             chunk["model"] = self.public_name
                             chunk.pop("usage", None)  # usage goes on the final chunk only
                             yield chunk
+            except httpx.ReadTimeout:
+                raise APIError(504, f"the inference engine sent nothing for {self.limits.stall_timeout_s:g} s "
+                                    "(queued too long or stalled)", type="engine_timeout", code="engine_timeout") from None
             except (httpx.TransportError, httpx.StreamError, EngineGone) as exc:
                 raise APIError(503, f"the inference engine stopped answering: {type(exc).__name__}",
                                type="engine_unavailable", code="engine_down") from None

@@ -233,6 +233,7 @@ def test_cpu_model_charges_the_process_cpu_seconds_times_watts_per_core():
 
 def test_cpu_model_counts_the_children_of_the_engine_process():
     source, own0 = CpuTimeSource(pid=os.getpid(), watts_per_core=10.0), time.process_time()
+    source.TREE_REFRESH_S = 0.0  # walk /proc at every read: this child is born after the first walk
     # A child that burns 0.6 s of CPU, then waits (alive) for its stdin to close.
     code = ("import sys, time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass\n"
             "print('done', flush=True)\nsys.stdin.read()\n")
