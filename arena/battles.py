@@ -11,7 +11,6 @@ from collections import Counter
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -47,6 +46,16 @@ class BattleError(Exception):
 
 
 # -- start ---------------------------------------------------------------------------
+def _clean_prompt(prompt) -> str:
+    prompt = (prompt or "").strip()
+    if not prompt:
+        raise BattleError(400, _("Write a message first."), "empty_prompt")
+    if len(prompt) > settings.ARENA_MAX_PROMPT_CHARS:
+        raise BattleError(400, _("Your message is %(n)d characters long; the limit is %(max)d.")
+                          % {"n": len(prompt), "max": settings.ARENA_MAX_PROMPT_CHARS}, "prompt_too_long")
+    return prompt
+
+
 def pair_vote_counts() -> dict[frozenset, int]:
     counts: Counter = Counter()
     for a, b in Vote.objects.values_list("battle__model_a__slug", "battle__model_b__slug"):
@@ -56,12 +65,7 @@ def pair_vote_counts() -> dict[frozenset, int]:
 
 def start_battle(visitor: Visitor, prompt: str, mode: str, models: list[str] | None = None,
                  workshop: str | None = None, language: str = "fr") -> Battle:
-    prompt = (prompt or "").strip()
-    if not prompt:
-        raise BattleError(400, _("Write a message first."), "empty_prompt")
-    if len(prompt) > settings.ARENA_MAX_PROMPT_CHARS:
-        raise BattleError(400, _("Your message is %(n)d characters long; the limit is %(max)d.")
-                          % {"n": len(prompt), "max": settings.ARENA_MAX_PROMPT_CHARS}, "prompt_too_long")
+    prompt = _clean_prompt(prompt)
     if mode not in Battle.Mode.values:
         raise BattleError(400, _("Unknown mode: %(mode)s.") % {"mode": mode}, "unknown_mode")
     catalogue = list(LLM.objects.filter(enabled=True))
@@ -89,12 +93,7 @@ def _add_turn(battle: Battle, index: int, prompt: str) -> Turn:
 
 def add_turn(battle: Battle, prompt: str) -> Turn:
     """The next prompt of a multi-turn battle: only once both answers of the last turn are done."""
-    prompt = (prompt or "").strip()
-    if not prompt:
-        raise BattleError(400, _("Write a message first."), "empty_prompt")
-    if len(prompt) > settings.ARENA_MAX_PROMPT_CHARS:
-        raise BattleError(400, _("Your message is %(n)d characters long; the limit is %(max)d.")
-                          % {"n": len(prompt), "max": settings.ARENA_MAX_PROMPT_CHARS}, "prompt_too_long")
+    prompt = _clean_prompt(prompt)
     if battle.is_voted:
         raise BattleError(409, _("This battle is over: you already voted."), "already_voted")
     with transaction.atomic():

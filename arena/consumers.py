@@ -22,6 +22,8 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from inference_workers.protocol import sse_json
+
 from . import battles
 from .limits import LimitExceeded, check_prompt_rate
 from .models import SIDES, Battle, Message
@@ -143,13 +145,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
                     if resp.status_code != 200:
                         await resp.aread()
                         raise WorkerFailed("engine_down" if resp.status_code == 503 else "worker_error")
-                    async for line in resp.aiter_lines():
-                        if not line.startswith("data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            break
-                        chunk = json.loads(data)
+                    async for chunk in sse_json(resp):
                         if "error" in chunk:
                             raise WorkerFailed(chunk["error"].get("code") or "worker_error")
                         if chunk.get("energy"):

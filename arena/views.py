@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone, translation

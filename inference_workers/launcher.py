@@ -7,7 +7,6 @@ so stopping it (and the engine it launched) never leaves an orphan behind.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from .engines import REPO, free_port, python_for_engine
+from .engines import REPO, free_port, python_for_engine, stop_process_group
 
 MODELS_DIR = REPO / "var" / "models"
 
@@ -58,16 +57,7 @@ class WorkerHandle:
         raise TimeoutError(f"worker {self.name} not ready after {timeout_s:.0f} s")
 
     def stop(self, grace_s: float = 15.0) -> None:
-        if self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
-        except ProcessLookupError:
-            pass
+        stop_process_group(self.proc, grace_s)
 
 
 def start_worker(model_dir: Path, *, name: str, port: int | None = None, engine: str = "transformers",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi.responses import JSONResponse
@@ -74,3 +75,15 @@ def parse_chat_request(raw: bytes) -> ChatCompletionRequest:
         else:
             message = f"invalid parameter {param}: {first['msg']}"
         raise APIError(400, message, param=param, code="invalid_parameter") from None
+
+
+async def sse_json(response) -> AsyncIterator[dict]:
+    """The JSON payloads of an OpenAI-style server-sent event stream, up to `[DONE]`
+    (or the end of the body: `transformers serve` sends no `[DONE]`)."""
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        yield json.loads(data)

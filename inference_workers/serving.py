@@ -8,7 +8,6 @@ record rides next to `usage`: on the final chunk, or in the body.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -19,7 +18,7 @@ import httpx
 
 from .meter import Meter
 from .metrics import WorkerMetrics
-from .protocol import APIError, ChatCompletionRequest
+from .protocol import APIError, ChatCompletionRequest, sse_json
 
 CHARS_PER_TOKEN = 4  # prompt size estimate until the engine's usage arrives
 
@@ -106,13 +105,7 @@ class ChatServing:
                                        f"the engine answered {resp.status_code}: {detail}", type="engine_error",
                                        code="engine_error")
                     self._inflight[rid] = resp
-                    async for line in resp.aiter_lines():
-                        if not line.startswith("data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            break
-                        chunk = json.loads(data)
+                    async for chunk in sse_json(resp):
                         if "error" in chunk:
                             raise APIError(502, f"the engine failed: {chunk['error']}", type="engine_error", code="engine_error")
                         state.chunk_id = state.chunk_id or chunk.get("id")

@@ -100,6 +100,16 @@ def make_battle(visitor_id, llm_a, llm_b, prompt="Bonjour, parle-moi du soleil."
     return battle
 
 
+def test_database_url() -> str:
+    """A URL for child processes (server, Celery worker) to reach the test database."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 @pytest.fixture
 def live_arena(transactional_db, tmp_path):
     """The arena served by daphne in a child process, on the test database."""
@@ -109,15 +119,9 @@ def live_arena(transactional_db, tmp_path):
     import sys
     import time
 
-    from django.db import connection
-
     from inference_workers.engines import REPO, free_port
 
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        database_url = f"sqlite:///{db['NAME']}"
-    else:
-        database_url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    database_url = test_database_url()
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "ARENA_MAX_TOKENS": "24", "DEBUG": "False",
            "ARENA_PROMPTS_PER_MINUTE_VISITOR": "100", "ARENA_PROMPTS_PER_MINUTE_IP": "1000",

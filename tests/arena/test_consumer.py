@@ -7,7 +7,6 @@ import os
 import signal
 import uuid
 
-import httpx
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
