@@ -107,6 +107,18 @@ def engine_environment(spec: EngineSpec) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """In the engine's child process, before exec: ask Linux to SIGTERM it when the worker
+    dies, even by SIGKILL, so an engine never outlives its worker holding the GPU."""
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: the worker's own shutdown still stops the engine
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -131,6 +143,7 @@ class EngineProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a group of its own: stopping it stops its children
+                preexec_fn=_die_with_parent,
             )
         finally:
             if log is not subprocess.DEVNULL:

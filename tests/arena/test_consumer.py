@@ -7,6 +7,7 @@ import os
 import signal
 import uuid
 
+import httpx
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -138,7 +139,14 @@ async def test_it_sends_an_error_frame_when_a_worker_dies_and_retries_the_side(a
         while deltas < 3:
             frame = await comm.receive_json_from(timeout=60)
             deltas += frame["type"] == "delta" and frame["side"] == "a"
-        os.killpg(doomed.proc.pid, signal.SIGKILL)  # the worker and its engine, mid-answer
+        engine_pid = httpx.get(doomed.url + "/health").json()["engine"]["pid"]
+        os.killpg(doomed.proc.pid, signal.SIGKILL)  # the worker, mid-answer
+        for _ in range(50):  # its engine follows it (parent-death signal), never orphaned
+            if not os.path.exists(f"/proc/{engine_pid}") or "Z" in open(f"/proc/{engine_pid}/stat").read().split()[2]:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the engine outlived its worker")
         frames = await frames_until_done(comm)
         error = next(f for f in frames if f["type"] == "error")
         assert error["side"] == "a" and error["code"] in ("engine_down", "worker_unreachable")
