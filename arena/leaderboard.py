@@ -22,8 +22,9 @@ from .models import LLM, Battle, LeaderboardSnapshot, Message
 MIN_VOTES_DEFAULT = 1
 
 
-def _filtered_battles(filters: dict):
-    qs = Battle.objects.filter(voted_at__isnull=False, leak_flagged=False).select_related("vote", "model_a", "model_b")
+def _scope(filters: dict, date_field: str):
+    """Battles within the filters (mode, language, workshop, dates on `date_field`)."""
+    qs = Battle.objects.all()
     if filters.get("mode"):
         qs = qs.filter(mode=filters["mode"])
     if filters.get("language"):
@@ -31,10 +32,17 @@ def _filtered_battles(filters: dict):
     if filters.get("workshop"):
         qs = qs.filter(workshop_code=filters["workshop"])
     if filters.get("since"):
-        qs = qs.filter(voted_at__date__gte=filters["since"])
+        qs = qs.filter(**{f"{date_field}__date__gte": filters["since"]})
     if filters.get("until"):
-        qs = qs.filter(voted_at__date__lte=filters["until"])
+        qs = qs.filter(**{f"{date_field}__date__lte": filters["until"]})
     return qs
+
+
+def _filtered_battles(filters: dict):
+    """The votes that count: voted battles in scope (dates of the vote), identity leaks
+    always left out."""
+    return (_scope(filters, "voted_at").filter(voted_at__isnull=False, leak_flagged=False)
+            .select_related("vote", "model_a", "model_b"))
 
 
 def energy_columns(model_slugs: list[str], filters: dict | None = None) -> dict[str, dict]:
@@ -44,10 +52,11 @@ def energy_columns(model_slugs: list[str], filters: dict | None = None) -> dict[
 
     profile = deployment_profile()
     per_model: dict[str, list[tuple[float, int, bool, dict]]] = defaultdict(list)
-    messages = Message.objects.filter(status=Message.Status.DONE, energy__isnull=False).select_related(
+    # Energy is a property of answers, not of votes: every finished answer in scope counts,
+    # whether or not its battle was voted on or flagged, with or without filters.
+    messages = Message.objects.filter(status=Message.Status.DONE, energy__isnull=False,
+                                      turn__battle__in=_scope(filters or {}, "created_at")).select_related(
         "turn__battle__model_a", "turn__battle__model_b")
-    if filters:
-        messages = messages.filter(turn__battle__in=_filtered_battles(filters))
     for m in messages:
         slug = m.turn.battle.model(m.side).slug
         per_model[slug].append((m.energy_j / 3600.0, m.completion_tokens or 0, bool(m.energy.get("measured")), m.energy))
