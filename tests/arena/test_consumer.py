@@ -26,9 +26,9 @@ def communicator(battle, visitor_id):
         (b"cookie", f"arena_visitor={visitor_id}".encode()), (b"origin", b"http://127.0.0.1")])
 
 
-async def frames_until_done(comm, sides=("a", "b"), timeout=90):
-    """Every frame until each side has sent done or error."""
-    frames, finished = [], set()
+async def frames_until_done(comm, sides=("a", "b"), timeout=90, finished=()):
+    """Every frame until each side has sent done or error (`finished`: already seen)."""
+    frames, finished = [], set(finished)
     while finished != set(sides):
         frame = await comm.receive_json_from(timeout=timeout)
         frames.append(frame)
@@ -135,10 +135,12 @@ async def test_it_sends_an_error_frame_when_a_worker_dies_and_retries_the_side(a
         battle = await database_sync_to_async(make_battle)(visitor, llm, arena_llms["tiny-b"])
         comm = communicator(battle, visitor)
         await comm.connect()
-        deltas = 0
+        deltas, early = 0, []
         while deltas < 3:
             frame = await comm.receive_json_from(timeout=60)
+            early.append(frame)
             deltas += frame["type"] == "delta" and frame["side"] == "a"
+        b_finished = {"b"} if any(f["type"] in ("done", "error") and f["side"] == "b" for f in early) else set()
         engine_pid = httpx.get(doomed.url + "/health").json()["engine"]["pid"]
         os.killpg(doomed.proc.pid, signal.SIGKILL)  # the worker, mid-answer
         for _ in range(50):  # its engine follows it (parent-death signal), never orphaned
@@ -147,7 +149,7 @@ async def test_it_sends_an_error_frame_when_a_worker_dies_and_retries_the_side(a
             await asyncio.sleep(0.1)
         else:
             pytest.fail("the engine outlived its worker")
-        frames = await frames_until_done(comm)
+        frames = await frames_until_done(comm, finished=b_finished)
         error = next(f for f in frames if f["type"] == "error")
         assert error["side"] == "a" and error["code"] in ("engine_down", "worker_unreachable")
         assert "doomed" not in error["message"] and doomed.url not in error["message"]
