@@ -207,7 +207,7 @@ def _worth_question(battle: Battle, vote: Vote) -> str | None:
 
 def _side_reveal(battle: Battle, side: str, lang: str, profile) -> dict:
     messages = side_messages(battle, side)
-    records = [m.energy for m in messages if m.energy]
+    records = [r for m in messages for r in m.energy_records()]
     impacts = [footprint.compute_impacts(r, profile) for r in records]
     total = footprint.sum_impacts(impacts) if impacts else None
     energy_wh = sum(r.get("energy_j", 0.0) for r in records) / 3600.0
@@ -230,6 +230,7 @@ def _side_reveal(battle: Battle, side: str, lang: str, profile) -> dict:
         "energy": {"energy_wh": energy_wh, "measured": measured, "method": ", ".join(m for m in methods if m),
                    "completion_tokens": sum(m.completion_tokens or 0 for m in messages),
                    "messages": [{"id": str(m.id), "turn": m.turn.index, "energy_wh": m.energy_j / 3600.0,
+                                 "attempts": m.attempts,
                                  "measured": bool((m.energy or {}).get("measured")),
                                  "method": (m.energy or {}).get("method"),
                                  "completion_tokens": m.completion_tokens} for m in messages]},

@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 
 import httpx
 from channels.db import database_sync_to_async
@@ -134,6 +135,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         parts: list[str] = []
         seq = 0
         started = time.monotonic()
+        request_id = uuid.uuid4().hex  # asks the worker for the energy of an aborted answer
         ttft_ms = None
         final: dict = {}
         try:
@@ -141,7 +143,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
                 async with self.client.stream("POST", job["url"] + "/v1/chat/completions", json={
                     "model": job["served_name"], "messages": job["history"], "stream": True,
                     "max_tokens": settings.ARENA_MAX_TOKENS,
-                }) as resp:
+                }, headers={"X-Request-ID": request_id}) as resp:
                     if resp.status_code != 200:
                         await resp.aread()
                         raise WorkerFailed("engine_down" if resp.status_code == 503 else "worker_error")
@@ -167,13 +169,15 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             if not final:
                 raise WorkerFailed("cut_off")
         except asyncio.CancelledError:
-            await asyncio.shield(database_sync_to_async(self._finish_message)(
-                message_id, Message.Status.STOPPED, "".join(parts), None, ttft_ms, started))
+            # Stopped or left: the answer so far is kept, with the energy the worker
+            # charged it until the abort (an aborted stream never gets its final chunk).
+            await asyncio.shield(self._finish_aborted(
+                job["url"], request_id, message_id, Message.Status.STOPPED, parts, ttft_ms, started))
             raise
         except WorkerFailed as exc:
             log.warning("battle %s side %s failed: %s", self.battle_id, side, exc.code)
-            await database_sync_to_async(self._finish_message)(
-                message_id, Message.Status.ERROR, "".join(parts), None, ttft_ms, started, error_code=exc.code)
+            await self._finish_aborted(job["url"], request_id, message_id, Message.Status.ERROR, parts, ttft_ms,
+                                       started, error_code=exc.code)
             with translation.override(self.language):
                 await self._error(side, exc.code, _(ERROR_MESSAGES.get(exc.code, ERROR_MESSAGES["worker_error"])))
             return
@@ -183,6 +187,24 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             "type": "done", "side": side, "seq": seq + 1, "message_id": str(message.id), "html": message.html,
             "completion_tokens": message.completion_tokens, "duration_ms": message.duration_ms,
         })
+
+    async def _finish_aborted(self, url, request_id, message_id, status, parts, ttft_ms, started, error_code=""):
+        final = await self._energy_of_aborted(url, request_id)
+        await database_sync_to_async(self._finish_message)(
+            message_id, status, "".join(parts), final, ttft_ms, started, error_code=error_code)
+
+    async def _energy_of_aborted(self, url: str, request_id: str) -> dict | None:
+        """The worker's record of a request we cut, once its meter has closed it (or None
+        when the worker itself is gone)."""
+        for _attempt in range(10):
+            try:
+                resp = await self.client.get(f"{url}/v1/requests/{request_id}", timeout=1.0)
+            except httpx.HTTPError:
+                return None
+            if resp.status_code == 200:
+                return resp.json()
+            await asyncio.sleep(0.1)
+        return None
 
     async def _error(self, side, code, message):
         await self.send_json({"type": "error", "side": side, "code": code, "message": str(message)})
@@ -219,6 +241,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             return False
         message.status = Message.Status.PENDING
         message.content = message.html = message.error_code = ""
+        if message.energy:  # the failed attempt used energy too: it stays in the totals
+            message.earlier_energy = [*message.earlier_energy, message.energy]
         message.energy = message.estimate = None
         message.save()
         return True

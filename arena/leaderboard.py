@@ -59,7 +59,8 @@ def energy_columns(model_slugs: list[str], filters: dict | None = None) -> dict[
         "turn__battle__model_a", "turn__battle__model_b")
     for m in messages:
         slug = m.turn.battle.model(m.side).slug
-        per_model[slug].append((m.energy_j / 3600.0, m.completion_tokens or 0, bool(m.energy.get("measured")), m.energy))
+        per_model[slug].append((m.energy_j / 3600.0, m.completion_tokens or 0, bool(m.energy.get("measured")),
+                                m.energy_records()))
     out = {}
     for slug in model_slugs:
         rows = per_model.get(slug, [])
@@ -70,7 +71,7 @@ def energy_columns(model_slugs: list[str], filters: dict | None = None) -> dict[
         wh = np.array([r[0] for r in rows])
         per_k = np.array([r[0] / r[1] * 1000 for r in rows if r[1] > 0])
         tokens = sum(r[1] for r in rows)
-        gwp = sum(footprint.compute_impacts(r[3], profile).gwp_usage_g.value for r in rows)
+        gwp = sum(footprint.compute_impacts(record, profile).gwp_usage_g.value for r in rows for record in r[3])
         out[slug] = {
             "answers": len(rows),
             "median_wh": float(np.median(wh)),

@@ -150,6 +150,8 @@ class Message(models.Model):
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     energy = models.JSONField(null=True, blank=True, help_text="the worker's energy record")
+    earlier_energy = models.JSONField(default=list, blank=True,
+                                      help_text="energy records of failed or stopped attempts before a retry")
     estimate = models.JSONField(null=True, blank=True, help_text="EcoLogits estimate for the same answer")
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
@@ -159,9 +161,13 @@ class Message(models.Model):
         ordering = ["turn__index", "side"]
         constraints = [models.UniqueConstraint(fields=["turn", "side"], name="one_answer_per_side")]
 
+    def energy_records(self) -> list[dict]:
+        """Every attempt's energy record: retried attempts used energy too."""
+        return [*self.earlier_energy, *([self.energy] if self.energy else [])]
+
     @property
     def energy_j(self) -> float:
-        return float((self.energy or {}).get("energy_j") or 0.0)
+        return sum(float(r.get("energy_j") or 0.0) for r in self.energy_records())
 
 
 class Vote(models.Model):

@@ -29,7 +29,7 @@ def _lang() -> str:
 def _energy_totals(visitor_id: str) -> dict:
     """The visitor's running total today and the platform's total, in Wh, with an equivalent."""
     def total_wh(qs) -> float:
-        return sum(float((e or {}).get("energy_j") or 0) for e in qs.values_list("energy", flat=True)) / 3600.0
+        return sum(m.energy_j for m in qs.only("energy", "earlier_energy")) / 3600.0
 
     today = timezone.localdate()
     mine = total_wh(Message.objects.filter(turn__battle__visitor_id=visitor_id, created_at__date=today, energy__isnull=False))

@@ -21,7 +21,7 @@ from .meter import Meter
 from .metrics import WorkerMetrics
 from .power import open_power_source
 from .protocol import APIError, parse_chat_request
-from .serving import ChatServing, Limits
+from .serving import ChatServing, Limits, request_id
 from .streaming import DisconnectAwareStreamingResponse
 
 log = logging.getLogger("inference_workers")
@@ -124,12 +124,22 @@ def create_app(config: WorkerConfig) -> FastAPI:
         serving: ChatServing = state["serving"]
         req = parse_chat_request(await request.body())
         serving.check(req)
+        rid = request_id(request.headers.get("x-request-id"))
         if req.stream:
             return DisconnectAwareStreamingResponse(
-                serving.stream(req), media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                serving.stream(req, rid), media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Request-ID": rid},
             )
-        return JSONResponse(await serving.complete(req))
+        return JSONResponse(await serving.complete(req, rid), headers={"X-Request-ID": rid})
+
+    @app.get("/v1/requests/{rid}")
+    async def finished_request(rid: str):
+        """The energy of a finished request, aborted ones included, by its X-Request-ID."""
+        record = state["serving"].finished.get(rid)
+        if record is None:
+            raise APIError(404, f"no finished request {rid!r} on this worker (still running, or too old)",
+                           code="request_not_found")
+        return record
 
     @app.get("/v1/models")
     async def models():

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import time
+import re
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -21,6 +23,13 @@ from .metrics import WorkerMetrics
 from .protocol import APIError, ChatCompletionRequest, sse_json
 
 CHARS_PER_TOKEN = 4  # prompt size estimate until the engine's usage arrives
+KEPT_RECORDS = 10_000  # finished requests whose energy can still be asked for by id
+REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def request_id(header: str | None) -> str:
+    """The client's X-Request-ID when it is a sane token, else a fresh one."""
+    return header if header and REQUEST_ID.match(header) else uuid.uuid4().hex
 
 
 @dataclass
@@ -59,6 +68,9 @@ class ChatServing:
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
         )
         self._inflight: dict[str, httpx.Response] = {}
+        # A client that aborts a stream never sees its final chunk; it can ask for the
+        # energy its request used by id (GET /v1/requests/<id>).
+        self.finished: OrderedDict[str, dict] = OrderedDict()
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -90,8 +102,12 @@ class ChatServing:
         return body
 
     # -- the metered stream ---------------------------------------------------------
-    async def _chunks(self, req: ChatCompletionRequest, rid: str, state: _Gathered) -> AsyncIterator[dict]:
-        """Chunks from the engine, metered; ends with the usage-and-energy chunk."""
+    async def _chunks(self, req: ChatCompletionRequest, public_id: str, state: _Gathered) -> AsyncIterator[dict]:
+        """Chunks from the engine, metered; ends with the usage-and-energy chunk.
+
+        The meter knows the request by an id of ours (a client may reuse its own);
+        `public_id` (the X-Request-ID) is what the finished record is kept under."""
+        rid = uuid.uuid4().hex
         self.meter.begin(rid, req.prompt_chars() / CHARS_PER_TOKEN)
         self.metrics.inflight.inc()
         outcome, first = "aborted", True
@@ -151,6 +167,10 @@ class ChatServing:
             state.usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                            "total_tokens": prompt_tokens + completion_tokens}
             state.energy = self.meter.record(energy, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+            self.finished[public_id] = {"id": public_id, "outcome": outcome, "usage": state.usage, "energy": state.energy}
+            self.finished.move_to_end(public_id)
+            while len(self.finished) > KEPT_RECORDS:
+                self.finished.popitem(last=False)
         yield {
             "id": state.chunk_id or f"chatcmpl-{rid}",
             "object": "chat.completion.chunk",
@@ -161,25 +181,23 @@ class ChatServing:
             "energy": state.energy,
         }
 
-    async def stream(self, req: ChatCompletionRequest) -> AsyncIterator[bytes]:
+    async def stream(self, req: ChatCompletionRequest, public_id: str) -> AsyncIterator[bytes]:
         """Server-sent events for a streaming client; errors become an error event."""
-        rid = uuid.uuid4().hex
         state = _Gathered()
         try:
-            async for chunk in self._chunks(req, rid, state):
+            async for chunk in self._chunks(req, public_id, state):
                 yield f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode()
         except APIError as exc:
             yield f"data: {json.dumps(exc.body())}\n\n".encode()
         yield b"data: [DONE]\n\n"
 
-    async def complete(self, req: ChatCompletionRequest) -> dict:
+    async def complete(self, req: ChatCompletionRequest, public_id: str) -> dict:
         """One body for a non-streaming client, gathered from the engine's stream."""
-        rid = uuid.uuid4().hex
         state = _Gathered()
         parts: list[str] = []
         finish_reason = None
         final: dict = {}
-        async for chunk in self._chunks(req, rid, state):
+        async for chunk in self._chunks(req, public_id, state):
             for choice in chunk.get("choices") or []:
                 parts.append((choice.get("delta") or {}).get("content") or "")
                 finish_reason = choice.get("finish_reason") or finish_reason

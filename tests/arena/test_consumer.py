@@ -95,6 +95,18 @@ async def test_it_stops_both_answers_on_request(arena_llms, settings):
         await asyncio.sleep(0.1)
     assert all(m.status == Message.Status.STOPPED for m in stored.values())
     assert any(m.content for m in stored.values())
+    # The energy used until the stop is kept: asked of the worker by request id.
+    for m in stored.values():
+        assert m.energy["energy_j"] > 0 and m.energy["method"] == "cpu-time-model"
+
+    # Retrying a stopped side: the stopped attempt's energy stays in the side's total.
+    stopped_j = stored["a"].energy["energy_j"]
+    settings.ARENA_MAX_TOKENS = 8
+    await comm.send_json_to({"type": "retry", "side": "a"})
+    await frames_until_done(comm, sides=("a",))
+    retried = (await messages_of(battle))["a"]
+    assert retried.status == Message.Status.DONE and retried.earlier_energy[0]["energy_j"] == stopped_j
+    assert retried.energy_j == pytest.approx(stopped_j + retried.energy["energy_j"])
     await comm.disconnect()
 
 
@@ -166,6 +178,8 @@ async def test_it_sends_an_error_frame_when_a_worker_dies_and_retries_the_side(a
         assert frames[-1]["type"] == "done"
         stored = await messages_of(battle)
         assert stored["a"].status == Message.Status.DONE and stored["a"].attempts == 2
+        # The first attempt died with its worker: no record to fetch, nothing invented.
+        assert stored["a"].earlier_energy == [] and stored["a"].energy_j == stored["a"].energy["energy_j"]
         await comm.disconnect()
     finally:
         doomed.stop()

@@ -93,6 +93,19 @@ def test_it_lists_its_model_and_reports_health_and_metrics(worker):
         assert name in values
 
 
+def test_it_keeps_the_energy_of_finished_requests_by_request_id(worker):
+    resp = httpx.post(worker.url + "/v1/chat/completions", headers={"X-Request-ID": "battle-42-a"}, json={
+        "model": "tiny", "messages": [{"role": "user", "content": "Bonjour"}], "max_tokens": 6}, timeout=60)
+    assert resp.headers["x-request-id"] == "battle-42-a"
+    kept = httpx.get(worker.url + "/v1/requests/battle-42-a").json()
+    assert kept["outcome"] == "ok" and kept["energy"] == resp.json()["energy"]
+    missing = httpx.get(worker.url + "/v1/requests/never-seen")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "request_not_found"
+    odd = httpx.post(worker.url + "/v1/chat/completions", headers={"X-Request-ID": "../etc/passwd"}, json={
+        "model": "tiny", "messages": [{"role": "user", "content": "Bonjour"}], "max_tokens": 2}, timeout=60)
+    assert odd.headers["x-request-id"] != "../etc/passwd"  # not a sane token: a fresh id
+
+
 async def test_it_completes_32_concurrent_streams_and_conserves_energy(worker):
     before = metrics(worker.url)
 
