@@ -11,6 +11,7 @@ from collections import Counter
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -57,9 +58,12 @@ def _clean_prompt(prompt) -> str:
 
 
 def pair_vote_counts() -> dict[frozenset, int]:
+    """Votes per unordered pair, counted by the database (this runs for every new battle)."""
     counts: Counter = Counter()
-    for a, b in Vote.objects.values_list("battle__model_a__slug", "battle__model_b__slug"):
-        counts[frozenset((a, b))] += 1
+    rows = (Vote.objects.values_list("battle__model_a__slug", "battle__model_b__slug")
+            .annotate(n=Count("id")).order_by())
+    for a, b, n in rows:
+        counts[frozenset((a, b))] += n
     return dict(counts)
 
 

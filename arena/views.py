@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Max
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone, translation
@@ -33,7 +35,10 @@ def _energy_totals(visitor_id: str) -> dict:
 
     today = timezone.localdate()
     mine = total_wh(Message.objects.filter(turn__battle__visitor_id=visitor_id, created_at__date=today, energy__isnull=False))
-    platform = total_wh(Message.objects.filter(energy__isnull=False))
+    # Every answer ever: summed again only when an answer was added or finished since.
+    state = Message.objects.aggregate(n=Count("id"), latest=Max("finished_at"))
+    key = f"platform_energy_wh:{state['n']}:{state['latest'] and state['latest'].isoformat()}"
+    platform = cache.get_or_set(key, lambda: total_wh(Message.objects.filter(energy__isnull=False)), 3600)
     lang = _lang()
     return {
         "mine_wh": mine, "mine_equivalents": footprint.pick_equivalents("energy_wh", mine, lang)[:1] if mine else [],
