@@ -16,7 +16,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from .engines import EngineProcess, EngineSpec, probe_health
+from .engines import EngineError, EngineProcess, EngineSpec, probe_health
 from .meter import Meter
 from .metrics import WorkerMetrics
 from .power import open_power_source
@@ -55,21 +55,46 @@ def create_app(config: WorkerConfig) -> FastAPI:
     def engine_alive() -> bool:
         engine: EngineProcess | None = state.get("engine")
         if engine is not None:
-            return engine.alive()
+            return engine.alive() and state.get("engine_ready", True)
         return state.get("upstream_up", False)
 
+    async def restart_engine(engine: EngineProcess, metrics: WorkerMetrics, meter: Meter) -> None:
+        """Start a launched engine again after it died, backing off if it keeps dying."""
+        now = asyncio.get_running_loop().time()
+        recent = now - state.get("last_restart", float("-inf")) < 60
+        state["restart_delay"] = min(state.get("restart_delay", 0.5) * 2, 60.0) if recent else 1.0
+        state["last_restart"] = now
+        state["engine_ready"] = False
+        await asyncio.sleep(state["restart_delay"])
+        log.warning("restarting the inference engine (waited %.0f s)", state["restart_delay"])
+        try:
+            engine.start()
+            await asyncio.to_thread(engine.wait_ready, config.ready_timeout_s)
+        except EngineError as exc:
+            log.error("the inference engine did not come back: %s", exc)
+            return
+        follow = getattr(meter.source, "follow", None)
+        if follow is not None:  # a CPU-time model reads the engine's own processes
+            follow(engine.pid)
+        metrics.engine_restarts.inc()
+        state["engine_ready"] = True
+
     async def watch_engine(serving: ChatServing) -> None:
-        """Notice an engine that died, so that requests in flight end now, not at a timeout."""
+        """Notice an engine that died, so that requests in flight end now, not at a timeout,
+        and start a launched engine again."""
         was_up = True
         while True:
             await asyncio.sleep(config.health_period_s)
-            if state.get("engine") is None:
+            engine = state.get("engine")
+            if engine is None:
                 state["upstream_up"] = await asyncio.to_thread(probe_health, config.upstream)
             up = engine_alive()
             if was_up and not up:
                 log.error("the inference engine went down; ending %d request(s) in flight", len(serving._inflight))
                 await serving.abort_all("engine down")
-            was_up = up
+            if engine is not None and not engine.alive():
+                await restart_engine(engine, serving.metrics, serving.meter)
+            was_up = engine_alive()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -73,8 +73,8 @@ class RequestEnergy:
 class EnergyLedger:
     def __init__(self, start_s: float, energy_j: float):
         self._last_s = start_s
-        self._last_energy_j = energy_j
-        self._first_energy_j = energy_j
+        self._last_raw_j = energy_j
+        self._total_j = 0.0
         self._requests: dict[str, _Request] = {}
         self._pending: list[_Interval] = []
         self.charged_j = 0.0
@@ -85,8 +85,10 @@ class EnergyLedger:
         """Close the current interval at a new reading of the counter."""
         if now_s < self._last_s:
             raise AttributionError(f"time went back: {now_s} < {self._last_s}")
-        # A counter that goes back (driver reset) must not create negative energy.
-        delta_j = max(energy_j - self._last_energy_j, 0.0)
+        # A counter that goes back (driver reset, a new process to read) restarts from its
+        # new value: no negative energy, and what it counts next is not lost.
+        delta_j = max(energy_j - self._last_raw_j, 0.0)
+        self._last_raw_j = energy_j
         interval = _Interval(self._last_s, now_s, delta_j)
         for rid, req in self._requests.items():
             if req.first_token_s is None:
@@ -98,7 +100,7 @@ class EnergyLedger:
             req.busy_s += interval.duration_s
             req.concurrency_weighted_s += interval.duration_s * len(self._requests)
         self._last_s = now_s
-        self._last_energy_j = self._last_energy_j + delta_j
+        self._total_j += delta_j
         if not interval.members:
             self.idle_j += delta_j
         else:
@@ -165,7 +167,7 @@ class EnergyLedger:
     @property
     def total_j(self) -> float:
         """Energy read from the source since the ledger started."""
-        return self._last_energy_j - self._first_energy_j
+        return self._total_j
 
     @property
     def pending_j(self) -> float:

@@ -11,6 +11,8 @@ class WorkerMetrics:
         self.requests = Counter("arena_worker_requests", "Chat completion requests by outcome", ["outcome"], registry=self.registry)
         self.prompt_tokens = Counter("arena_worker_prompt_tokens", "Prompt tokens processed", registry=self.registry)
         self.completion_tokens = Counter("arena_worker_completion_tokens", "Completion tokens generated", registry=self.registry)
+        self.engine_restarts = Counter("arena_worker_engine_restarts", "Times the launched engine was started again after dying",
+                                       registry=self.registry)
         self.inflight = Gauge("arena_worker_inflight_requests", "Requests streaming from the engine now", registry=self.registry)
         Gauge("arena_worker_energy_charged_joules", "Energy charged to requests since start", registry=self.registry).set_function(lambda: meter.charged_j)
         Gauge("arena_worker_energy_idle_joules", "Energy of intervals with no request since start", registry=self.registry).set_function(lambda: meter.idle_j)

@@ -214,6 +214,7 @@ class CpuTimeSource(PowerSource):
         self._lock = threading.Lock()
         self._tree: list[int] = []
         self._tree_read_at = float("-inf")
+        self._banked_j = self._last_j = 0.0
         self._start_cpu_s = self._cpu_s()
 
     def _cpu_s(self) -> float:
@@ -231,7 +232,19 @@ class CpuTimeSource(PowerSource):
 
     def read_energy_j(self) -> float:
         with self._lock:
-            return max(self._cpu_s() - self._start_cpu_s, 0.0) * self.watts_per_core
+            # Never back: a process of the tree that exits unreaped takes its CPU time along.
+            now_j = self._banked_j + max(self._cpu_s() - self._start_cpu_s, 0.0) * self.watts_per_core
+            self._last_j = max(self._last_j, now_j)
+            return self._last_j
+
+    def follow(self, pid: int) -> None:
+        """Read a new engine process (restarted after a crash): what the old one used stays
+        counted, so the counter never goes back."""
+        with self._lock:
+            self._banked_j = self._last_j
+            self._pid = pid
+            self._tree_read_at = float("-inf")
+            self._start_cpu_s = self._cpu_s()
 
 
 def _process_cpu_ticks(proc: Path, pid: int) -> int:

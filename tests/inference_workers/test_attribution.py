@@ -154,11 +154,13 @@ def test_it_accounts_a_request_that_never_produced_a_token():
     assert result.energy_j == pytest.approx(12.0)
 
 
-def test_it_ignores_a_counter_that_goes_back():
+def test_it_restarts_from_a_counter_that_goes_back():
     ledger = EnergyLedger(0.0, 100.0)
     ledger.sample(1.0, 150.0)
-    ledger.sample(2.0, 20.0)  # driver reset
+    ledger.sample(2.0, 20.0)  # driver reset: no negative energy
     assert ledger.idle_j == pytest.approx(50.0)
+    ledger.sample(3.0, 35.0)  # counted from the new value on
+    assert ledger.idle_j == pytest.approx(65.0) and ledger.total_j == pytest.approx(65.0)
 
 
 def test_it_rejects_unknown_requests_and_time_going_back():

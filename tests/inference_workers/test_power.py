@@ -335,3 +335,16 @@ def test_meter_off_reads_nothing_and_records_no_figure():
     assert record["method"] == "off" and record["measured"] is False
     assert record["energy_j"] is None and record["completion_tokens"] == 3
     meter.stop()
+
+
+def test_cpu_model_follows_a_restarted_engine_without_going_back():
+    source = CpuTimeSource(pid=os.getpid(), watts_per_core=10.0)
+    burn_cpu(0.2)
+    before = source.read_energy_j()
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        source.follow(child.pid)  # the engine was started again: a new process to read
+        assert source.read_energy_j() >= before  # what the old one used stays counted
+    finally:
+        child.stdin.close()
+        child.wait(timeout=10)

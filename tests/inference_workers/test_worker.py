@@ -169,7 +169,7 @@ async def test_it_aborts_the_upstream_request_when_the_client_disconnects(worker
         handle.stop()
 
 
-async def test_it_ends_the_stream_with_an_error_when_the_engine_dies(chatty_model):
+async def test_it_ends_the_stream_with_an_error_when_the_engine_dies_then_restarts_it(chatty_model):
     handle = start_worker(chatty_model, name="doomed", log_dir=TEST_LOGS)
     try:
         handle.wait_ready()
@@ -196,5 +196,16 @@ async def test_it_ends_the_stream_with_an_error_when_the_engine_dies(chatty_mode
         refused = httpx.post(handle.url + "/v1/chat/completions", json={
             "model": "doomed", "messages": [{"role": "user", "content": "hi"}]})
         assert refused.status_code == 503 and refused.json()["error"]["code"] == "engine_down"
+
+        # The worker starts its engine again; requests are served and metered once more.
+        deadline = time.monotonic() + 90
+        while httpx.get(handle.url + "/health").status_code != 200 and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        health = httpx.get(handle.url + "/health").json()
+        assert health["status"] == "ok" and health["engine"]["pid"] != engine_pid
+        again = httpx.post(handle.url + "/v1/chat/completions", timeout=60, json={
+            "model": "doomed", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]})
+        assert again.status_code == 200 and again.json()["energy"]["energy_j"] > 0
+        assert metrics(handle.url)["arena_worker_engine_restarts_total"] == 1
     finally:
         handle.stop()
