@@ -17,16 +17,26 @@ def tiny_model():
     return ensure_tiny_model(MODELS_DIR / "test-tiny", seed=11, layers=1)
 
 
+def ensure_chatty_model(out_dir, seed):
+    """An untrained tiny model whose generation never stops on its end token, so streams
+    run exactly as long as max_tokens allows (for stop, disconnect and kill tests)."""
+    model = ensure_tiny_model(out_dir, seed=seed, layers=1, train_steps=0)
+    path = model / "generation_config.json"
+    config = json.loads(path.read_text())
+    if config.get("eos_token_id") is not None:
+        config["eos_token_id"] = None  # untrained, it would still emit it now and then
+        path.write_text(json.dumps(config, indent=2))
+    return model
+
+
 @pytest.fixture(scope="session")
 def chatty_model():
-    """An untrained tiny model: it almost never emits its end token, so streams run as
-    long as max_tokens allows (for stop, disconnect and kill tests)."""
-    return ensure_tiny_model(MODELS_DIR / "test-chatty", seed=12, layers=1, train_steps=0)
+    return ensure_chatty_model(MODELS_DIR / "test-chatty", seed=12)
 
 
 def eos_bias(model_dir) -> dict:
     """A logit_bias that forbids the end token: the answer runs to max_tokens."""
-    eos = json.loads((model_dir / "generation_config.json").read_text())["eos_token_id"]
+    eos = json.loads((model_dir / "config.json").read_text())["eos_token_id"]
     return {str(eos): -100.0}
 
 
@@ -60,7 +70,10 @@ def arena_workers():
     handles = []
     try:
         for slug, (dirname, seed, trained) in ARENA_WORKERS.items():
-            model = ensure_tiny_model(MODELS_DIR / dirname, seed=seed, layers=1, train_steps=None if trained else 0)
+            if trained:
+                model = ensure_tiny_model(MODELS_DIR / dirname, seed=seed, layers=1)
+            else:
+                model = ensure_chatty_model(MODELS_DIR / dirname, seed=seed)
             handles.append(start_worker(model, name=slug, log_dir=TEST_LOGS))
         for handle in handles:
             handle.wait_ready()

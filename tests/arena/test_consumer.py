@@ -15,7 +15,7 @@ from channels.testing import WebsocketCommunicator
 from arena.asgi import application
 from arena.models import Message
 from inference_workers.launcher import start_worker
-from tests.conftest import MODELS_DIR, TEST_LOGS, make_battle, make_llm
+from tests.conftest import MODELS_DIR, TEST_LOGS, ensure_chatty_model, make_battle, make_llm
 from tests.inference_workers.test_worker import metrics
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -138,7 +138,7 @@ async def test_it_cancels_upstream_when_the_socket_closes(arena_llms, arena_work
 
 async def test_it_sends_an_error_frame_when_a_worker_dies_and_retries_the_side(arena_llms, settings):
     settings.ARENA_MAX_TOKENS = 400
-    chatty_dir = MODELS_DIR / "test-chatty"
+    chatty_dir = ensure_chatty_model(MODELS_DIR / "test-chatty", seed=12)
     doomed = start_worker(chatty_dir, name="doomed", log_dir=TEST_LOGS)
     try:
         doomed.wait_ready()
