@@ -46,7 +46,7 @@ def _visitor(request) -> Visitor | None:
     return Visitor.objects.filter(pk=request.visitor_id).first()
 
 
-def _owned_battle(request, battle_id) -> Battle:
+def _battle(battle_id) -> Battle:
     return get_object_or_404(Battle.objects.select_related("model_a", "model_b"), pk=battle_id)
 
 
@@ -92,7 +92,7 @@ def create_battle(request):
         return error(429, "too_many_battles", _("You already have %(n)d battles answering. Wait for them to finish.")
                      % {"n": settings.ARENA_MAX_CONCURRENT_BATTLES}, Retry_After="10")
     try:
-        check_prompt_rate(visitor.pk and str(visitor.pk), ip_hash(client_ip(request)))
+        check_prompt_rate(str(visitor.pk), ip_hash(client_ip(request)))
         battle = battles.start_battle(visitor, prompt, data.get("mode") or "random", models,
                                       workshop=data.get("workshop"), language=translation.get_language() or "fr")
     except LimitExceeded as exc:
@@ -105,7 +105,7 @@ def create_battle(request):
 
 @require_POST
 def vote(request, battle_id):
-    battle = _owned_battle(request, battle_id)
+    battle = _battle(battle_id)
     data = _json_body(request)
     if isinstance(data, JsonResponse):
         return data
@@ -119,7 +119,7 @@ def vote(request, battle_id):
 
 @require_GET
 def reveal(request, battle_id):
-    battle = _owned_battle(request, battle_id)
+    battle = _battle(battle_id)
     if str(battle.visitor_id) != request.visitor_id:
         return error(403, "not_owner", _("Only the person who started this battle can see its reveal."))
     if not battle.is_voted:
@@ -132,7 +132,7 @@ def reveal(request, battle_id):
 
 @require_POST
 def worth(request, battle_id):
-    battle = _owned_battle(request, battle_id)
+    battle = _battle(battle_id)
     data = _json_body(request)
     if isinstance(data, JsonResponse):
         return data

@@ -34,7 +34,6 @@ from .visitors import ip_hash, visitor_id_from_scope
 log = logging.getLogger("arena.stream")
 
 
-
 class WorkerFailed(Exception):
     def __init__(self, code: str):
         super().__init__(code)

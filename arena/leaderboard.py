@@ -122,16 +122,19 @@ def compute_leaderboard(filters: dict | None = None, *, bootstrap: int = 1000, s
             "style": {k: list(v) for k, v in (result.style or {}).items()} if result is not None and result.style else {}}
 
 
+MARKDOWN_MARKS = ("\n#", "\n- ", "\n* ", "**", "\n1.")
+
+
 def _style_features(battles) -> np.ndarray:
+    """Per battle, (a minus b) answer length and Markdown structure, read in one query."""
+    text: dict[tuple, list[str]] = defaultdict(list)
+    rows = Message.objects.filter(turn__battle__in=[b.pk for b in battles]).order_by("turn__index")
+    for battle_id, side, content in rows.values_list("turn__battle_id", "side", "content"):
+        text[(battle_id, side)].append(content)
     feats = []
     for battle in battles:
-        side_len, side_md = {}, {}
-        for side in ("a", "b"):
-            msgs = Message.objects.filter(turn__battle=battle, side=side)
-            text = "".join(m.content for m in msgs)
-            side_len[side] = len(text)
-            side_md[side] = sum(text.count(tok) for tok in ("\n#", "\n- ", "\n* ", "**", "\n1."))
-        feats.append([side_len["a"], side_len["b"], side_md["a"], side_md["b"]])
+        a, b = ("".join(text[(battle.pk, side)]) for side in ("a", "b"))
+        feats.append([len(a), len(b), sum(a.count(m) for m in MARKDOWN_MARKS), sum(b.count(m) for m in MARKDOWN_MARKS)])
     f = np.array(feats, dtype=float)
     length = ranking.style_covariates(f[:, 0], f[:, 1])
     markdown = ranking.style_covariates(f[:, 2], f[:, 3])

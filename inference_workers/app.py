@@ -16,7 +16,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from .engines import EngineError, EngineProcess, EngineSpec, probe_health
+from .engines import EngineError, EngineProcess, EngineSpec, free_port, probe_health
 from .meter import Meter
 from .metrics import WorkerMetrics
 from .power import open_power_source
@@ -91,7 +91,7 @@ def create_app(config: WorkerConfig) -> FastAPI:
             up = engine_alive()
             if was_up and not up:
                 log.error("the inference engine went down; ending %d request(s) in flight", len(serving._inflight))
-                await serving.abort_all("engine down")
+                await serving.abort_all()
             if engine is not None and not engine.alive():
                 await restart_engine(engine, serving.metrics, serving.meter)
             was_up = engine_alive()
@@ -105,8 +105,6 @@ def create_app(config: WorkerConfig) -> FastAPI:
             spec = EngineSpec(config.engine, config.model, port=0, gpus=config.gpus,
                               served_model_name=config.served_model_name, device=config.device)
         else:
-            from .engines import free_port
-
             spec = EngineSpec(config.engine, config.model, port=config.engine_port or free_port(), gpus=config.gpus,
                               served_model_name=config.served_model_name, device=config.device,
                               extra_args=config.engine_args)

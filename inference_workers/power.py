@@ -17,6 +17,7 @@ preference:
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -26,10 +27,15 @@ from pathlib import Path
 import yaml
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+log = logging.getLogger("inference_workers.power")
 
 
 class MeterError(RuntimeError):
     """The requested power source cannot be used here; the message says why."""
+
+
+class MigRefused(MeterError):
+    """A GPU is in MIG mode: no honest per-request figure, and no silent fallback either."""
 
 
 class PowerSource:
@@ -94,7 +100,7 @@ class NvmlSource(PowerSource):
         except Exception:
             return  # GPUs without MIG support raise NotSupported
         if current == getattr(nvml, "NVML_DEVICE_MIG_ENABLE", 1):
-            raise MeterError(
+            raise MigRefused(
                 f"GPU {index} is in MIG mode: NVML's energy counter covers the whole GPU, so it "
                 "cannot be split between MIG instances honestly. Disable MIG for this GPU or "
                 "run the worker with --meter cpu (an estimate)."
@@ -283,21 +289,22 @@ def open_power_source(kind: str = "auto", *, gpus: list[int] | None = None, engi
         raise MeterError(f"unknown meter {kind!r}: use auto, nvml, rapl, cpu or off")
     if kind == "off":
         return NullSource()
-    errors = []
     if kind in {"auto", "nvml"}:
         try:
             return NvmlSource(gpus)
+        except MigRefused:
+            raise
         except MeterError as exc:
-            if kind == "nvml" or "MIG" in str(exc):
+            if kind == "nvml":
                 raise
-            errors.append(str(exc))
+            log.warning("no NVML source (%s); trying RAPL", exc)
     if kind in {"auto", "rapl"}:
         try:
             return RaplSource()
         except MeterError as exc:
             if kind == "rapl":
                 raise
-            errors.append(str(exc))
+            log.warning("no RAPL source (%s); estimating from CPU time (measured: false)", exc)
     return CpuTimeSource(pid=engine_pid)
 
 

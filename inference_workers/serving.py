@@ -39,10 +39,6 @@ class Limits:
     stall_timeout_s: float = 120.0  # no byte from the engine for this long (queue included): give up
 
 
-class EngineGone(Exception):
-    """The engine died or stopped answering in the middle of a request."""
-
-
 @dataclass
 class _Gathered:
     usage: dict | None = None
@@ -142,7 +138,7 @@ class ChatServing:
             except httpx.ReadTimeout:
                 raise APIError(504, f"the inference engine sent nothing for {self.limits.stall_timeout_s:g} s "
                                     "(queued too long or stalled)", type="engine_timeout", code="engine_timeout") from None
-            except (httpx.TransportError, httpx.StreamError, EngineGone) as exc:
+            except (httpx.TransportError, httpx.StreamError) as exc:
                 raise APIError(503, f"the inference engine stopped answering: {type(exc).__name__}",
                                type="engine_unavailable", code="engine_down") from None
             if state.usage is None and not self.engine_alive():
@@ -213,7 +209,7 @@ class ChatServing:
             "energy": final.get("energy"),
         }
 
-    async def abort_all(self, reason: str) -> None:
+    async def abort_all(self) -> None:
         """The engine is gone: end every request in flight now rather than at a timeout."""
         for resp in list(self._inflight.values()):
             await resp.aclose()
