@@ -1,167 +1,217 @@
-"""The JSON API of DESIGN.md: battles, votes, reveal, reactions (and consent).
+"""The JSON API of DESIGN.md: consent, battles, votes, reveal, the worth question, reactions.
 
-Short function views: read the visitor, validate at the edge, call the battle rules,
-answer. Errors are `{"error": {"code", "message"}}` with an HTTP status.
+Short function views: the visitor's battle through one access helper, the body checked
+by a small pydantic model at the edge, the battle rules called, an answer. Errors are
+`{"error": {"code", "message"}}` with an HTTP status, in the visitor's language.
 """
 
 from __future__ import annotations
 
 import json
+from functools import wraps
+from typing import Literal
 
 from django.conf import settings
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_http_methods
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
 from . import battles
-from .limits import LimitExceeded, check_prompt_rate
-from .models import Battle, Message, Reaction, Visitor
+from .errors import ArenaError
+from .limits import check_prompt_rate
+from .models import LLM, Message, Reaction, Visitor, Vote
+from .reveal import build_reveal
 from .visitors import client_ip, ip_hash
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_WORKSHOP_CHARS = 32
+
+Tag = Literal[battles.REASON_TAGS]  # type: ignore[valid-type]
+Comment = StrictStr
 
 
-def error(status: int, code: str, message: str, **headers) -> JsonResponse:
-    response = JsonResponse({"error": {"code": code, "message": str(message)}}, status=status)
-    for key, value in headers.items():
-        response[key.replace("_", "-")] = value
+# -- what the API accepts ---------------------------------------------------------------
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ConsentBody(_Body):
+    accept_terms: Literal[True]
+    publish: StrictBool = False  # only JSON true consents: "false" is not a yes
+
+
+class BattleBody(_Body):
+    prompt: StrictStr
+    mode: StrictStr | None = None
+    models: list[StrictStr] | None = None
+    workshop: StrictStr | None = Field(default=None, max_length=MAX_WORKSHOP_CHARS)
+
+
+class SideTags(_Body):
+    a: list[Tag] | None = None
+    b: list[Tag] | None = None
+
+
+class SideComments(_Body):
+    a: Comment | None = Field(default=None, max_length=battles.MAX_COMMENT_CHARS)
+    b: Comment | None = Field(default=None, max_length=battles.MAX_COMMENT_CHARS)
+
+
+class VoteBody(_Body):
+    choice: Literal[tuple(Vote.Choice.values)]  # type: ignore[valid-type]
+    tags: SideTags | None = None
+    comments: SideComments | None = None
+
+
+class WorthBody(_Body):
+    worth: StrictBool
+
+
+class ReactionBody(_Body):
+    liked: StrictBool | None = None
+    tags: list[Tag] | None = None
+    comment: Comment | None = Field(default=None, max_length=battles.MAX_COMMENT_CHARS)
+
+
+def _field_errors() -> dict[str, tuple[str, str]]:
+    """The code and message for a body field that failed validation (first key of its path)."""
+    tags = ", ".join(battles.REASON_TAGS)
+    comment = _("A comment is text of at most %(n)d characters.") % {"n": battles.MAX_COMMENT_CHARS}
+    return {
+        "accept_terms": ("terms_required", _("You need to accept the terms of use to take part.")),
+        "publish": ("invalid_publish", _("publish must be true or false.")),
+        "prompt": ("empty_prompt", _("Write a message first.")),
+        "mode": ("unknown_mode", _("mode must be one of: random, frugal, david_vs_goliath, custom.")),
+        "models": ("invalid_models", _("models must be a list of model identifiers.")),
+        "workshop": ("invalid_workshop", _("workshop must be a workshop code of at most %(n)d characters.")
+                     % {"n": MAX_WORKSHOP_CHARS}),
+        "choice": ("invalid_choice", _("choice must be one of: a, b, tie, both_bad.")),
+        "tags": ("invalid_tags", _("Unknown reason tag. Allowed: %(tags)s.") % {"tags": tags}),
+        "comments": ("invalid_comment", comment),
+        "comment": ("invalid_comment", comment),
+        "worth": ("invalid_worth", _("worth must be true or false.")),
+        "liked": ("invalid_liked", _("liked must be true, false or null.")),
+    }
+
+
+def _parse(schema: type[_Body], request) -> _Body:
+    if len(request.body) > MAX_BODY_BYTES:
+        raise ArenaError(413, "too_large", _("The request is too large."))
+    try:
+        data = json.loads(request.body or b"{}")
+        # A lone surrogate decodes but cannot be stored: refuse it here, not at the database.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError, UnicodeError):  # bad JSON, huge integers, deep nesting
+        raise ArenaError(400, "invalid_json", _("The request body is not valid JSON.")) from None
+    if not isinstance(data, dict):
+        raise ArenaError(400, "invalid_json", _("The request body must be a JSON object."))
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        field = str(exc.errors()[0]["loc"][0])
+        code, message = _field_errors().get(field, ("invalid", _("The request is not valid.")))
+        raise ArenaError(400, code, message) from None
+
+
+def _error_response(exc: ArenaError) -> JsonResponse:
+    response = JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)
+    if exc.retry_after_s is not None:
+        response["Retry-After"] = str(exc.retry_after_s)
     return response
 
 
-def _json_body(request) -> dict | JsonResponse:
-    if len(request.body) > MAX_BODY_BYTES:
-        return error(413, "too_large", _("The request is too large."))
-    try:
-        data = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return error(400, "invalid_json", _("The request body is not valid JSON."))
-    if not isinstance(data, dict):
-        return error(400, "invalid_json", _("The request body must be a JSON object."))
-    return data
+def api_view(*methods: str):
+    """Allowed methods, and every `ArenaError` answered as a JSON error."""
+    def decorate(view):
+        @wraps(view)
+        @require_http_methods(list(methods))
+        def wrapper(request, *args, **kwargs):
+            try:
+                return view(request, *args, **kwargs)
+            except ArenaError as exc:
+                return _error_response(exc)
+        return wrapper
+    return decorate
 
 
-def _visitor(request) -> Visitor | None:
-    return Visitor.objects.filter(pk=request.visitor_id).first()
+def _lang() -> str:
+    return translation.get_language() or "fr"
 
 
-def _battle(battle_id) -> Battle:
-    return get_object_or_404(Battle.objects.select_related("model_a", "model_b"), pk=battle_id)
-
-
-@require_GET
+# -- views ---------------------------------------------------------------------------------
+@api_view("GET")
 def models(request):
     """The enabled models, for custom mode only: fetched when a person picks that mode,
     so that a random battle's pages never carry a model name."""
-    from .models import LLM
-
     return JsonResponse({"models": [{"slug": m.slug, "name": m.name, "organization": m.organization,
                                      "params_b": m.params_b} for m in LLM.objects.filter(enabled=True)]})
 
 
-@require_POST
+@api_view("POST")
 def consent(request):
-    data = _json_body(request)
-    if isinstance(data, JsonResponse):
-        return data
-    if data.get("accept_terms") is not True:
-        return error(400, "terms_required", _("You need to accept the terms of use to take part."))
+    body = _parse(ConsentBody, request)
     visitor, _created = Visitor.objects.get_or_create(pk=request.visitor_id)
     visitor.terms_accepted_at = visitor.terms_accepted_at or timezone.now()
-    visitor.publish_consent = bool(data.get("publish", False))
+    visitor.publish_consent = body.publish
     visitor.save()
     return JsonResponse({"terms_accepted": True, "publish": visitor.publish_consent})
 
 
-@require_POST
+@api_view("POST")
 def create_battle(request):
-    data = _json_body(request)
-    if isinstance(data, JsonResponse):
-        return data
-    visitor = _visitor(request)
+    body = _parse(BattleBody, request)
+    visitor = Visitor.objects.filter(pk=request.visitor_id).first()
     if visitor is None or visitor.terms_accepted_at is None:
-        return error(403, "terms_required", _("Please accept the terms of use first."))
-    models = data.get("models") or []
-    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
-        return error(400, "invalid_models", _("models must be a list of model identifiers."))
-    prompt = data.get("prompt")
-    if not isinstance(prompt, str):
-        return error(400, "empty_prompt", _("Write a message first."))
+        raise ArenaError(403, "terms_required", _("Please accept the terms of use first."))
     if battles.concurrent_battles(visitor.pk) >= settings.ARENA_MAX_CONCURRENT_BATTLES:
-        return error(429, "too_many_battles", _("You already have %(n)d battles answering. Wait for them to finish.")
-                     % {"n": settings.ARENA_MAX_CONCURRENT_BATTLES}, Retry_After="10")
-    try:
-        check_prompt_rate(str(visitor.pk), ip_hash(client_ip(request)))
-        battle = battles.start_battle(visitor, prompt, data.get("mode") or "random", models,
-                                      workshop=data.get("workshop"), language=translation.get_language() or "fr")
-    except LimitExceeded as exc:
-        return error(429, "rate_limited", exc.message, Retry_After=str(exc.retry_after_s))
-    except battles.BattleError as exc:
-        return error(exc.status, exc.code, exc.message)
+        raise ArenaError(429, "too_many_battles", _("You already have %(n)d battles answering. Wait for them to "
+                                                    "finish.") % {"n": settings.ARENA_MAX_CONCURRENT_BATTLES},
+                         retry_after_s=10)
+    check_prompt_rate(str(visitor.pk), ip_hash(client_ip(request)))
+    battle = battles.start_battle(visitor, body.prompt, body.mode or "random", body.models or [],
+                                  workshop=body.workshop, language=_lang())
     return JsonResponse({"id": str(battle.id), "ws": f"/ws/battles/{battle.id}/", "url": f"/battles/{battle.id}/"},
                         status=201)
 
 
-@require_POST
+@api_view("POST")
 def vote(request, battle_id):
-    battle = _battle(battle_id)
-    data = _json_body(request)
-    if isinstance(data, JsonResponse):
-        return data
-    try:
-        battles.cast_vote(battle, request.visitor_id, data)
-        battle.refresh_from_db()
-        return JsonResponse({"reveal": battles.build_reveal(battle, translation.get_language() or "fr")})
-    except battles.BattleError as exc:
-        return error(exc.status, exc.code, exc.message)
+    battle = battles.battle_for_visitor(battle_id, request.visitor_id, action="vote")
+    body = _parse(VoteBody, request)
+    tags, comments = body.tags or SideTags(), body.comments or SideComments()
+    battles.cast_vote(battle, body.choice, {"a": tags.a or [], "b": tags.b or []},
+                      {"a": comments.a or "", "b": comments.b or ""})
+    battle.refresh_from_db()
+    return JsonResponse({"reveal": build_reveal(battle, _lang())})
 
 
-@require_GET
+@api_view("GET")
 def reveal(request, battle_id):
-    battle = _battle(battle_id)
-    if str(battle.visitor_id) != request.visitor_id:
-        return error(403, "not_owner", _("Only the person who started this battle can see its reveal."))
+    battle = battles.battle_for_visitor(battle_id, request.visitor_id, action="reveal")
     if not battle.is_voted:
-        return error(403, "not_voted", _("The models are revealed after your vote."))
-    try:
-        return JsonResponse(battles.build_reveal(battle, translation.get_language() or "fr", request.GET.get("zone")))
-    except battles.BattleError as exc:
-        return error(exc.status, exc.code, exc.message)
+        raise ArenaError(403, "not_voted", _("The models are revealed after your vote."))
+    return JsonResponse(build_reveal(battle, _lang(), request.GET.get("zone")))
 
 
-@require_POST
+@api_view("POST")
 def worth(request, battle_id):
-    battle = _battle(battle_id)
-    data = _json_body(request)
-    if isinstance(data, JsonResponse):
-        return data
-    try:
-        vote = battles.answer_worth(battle, request.visitor_id, data.get("worth"))
-    except battles.BattleError as exc:
-        return error(exc.status, exc.code, exc.message)
-    return JsonResponse({"worth": vote.worth_extra_energy})
+    battle = battles.battle_for_visitor(battle_id, request.visitor_id, action="worth")
+    body = _parse(WorthBody, request)
+    return JsonResponse({"worth": battles.answer_worth(battle, body.worth).worth_extra_energy})
 
 
-@require_POST
+@api_view("POST")
 def reaction(request, message_id):
-    message = get_object_or_404(Message.objects.select_related("turn__battle"), pk=message_id)
-    if str(message.turn.battle.visitor_id) != request.visitor_id:
-        return error(403, "not_owner", _("Only the person who started this battle can react to its answers."))
+    message = Message.objects.select_related("turn").filter(pk=message_id).first()
+    if message is None:
+        raise ArenaError(404, "not_found", _("This answer does not exist."))
+    battles.battle_for_visitor(message.turn.battle_id, request.visitor_id, action="reaction")
     if message.status != Message.Status.DONE:
-        return error(409, "not_finished", _("You can react once the answer is finished."))
-    data = _json_body(request)
-    if isinstance(data, JsonResponse):
-        return data
-    liked = data.get("liked")
-    tags = data.get("tags") or []
-    comment = data.get("comment") or ""
-    if liked is not None and not isinstance(liked, bool):  # 1 == True: `in (True, False, None)` let 0 and 1 in
-        return error(400, "invalid_liked", _("liked must be true, false or null."))
-    if not isinstance(tags, list) or any(t not in battles.REASON_TAGS for t in tags):
-        return error(400, "invalid_tags", _("Unknown reason tag. Allowed: %(tags)s.") % {"tags": ", ".join(battles.REASON_TAGS)})
-    if not isinstance(comment, str) or len(comment) > battles.MAX_COMMENT_CHARS:
-        return error(400, "invalid_comment", _("A comment is text of at most %(n)d characters.") % {"n": battles.MAX_COMMENT_CHARS})
+        raise ArenaError(409, "not_finished", _("You can react once the answer is finished."))
+    body = _parse(ReactionBody, request)
     obj, _created = Reaction.objects.update_or_create(
-        message=message, defaults={"liked": liked, "tags": sorted(set(tags)), "comment": comment.strip()})
+        message=message, defaults={"liked": body.liked, "tags": sorted(set(body.tags or [])),
+                                   "comment": (body.comment or "").strip()})
     return JsonResponse({"message_id": str(message.id), "liked": obj.liked, "tags": obj.tags, "comment": obj.comment})

@@ -1,7 +1,9 @@
-"""The battle's rules, apart from HTTP and WebSocket: start, next turn, vote, reveal.
+"""The battle's rules, apart from HTTP and WebSocket: who may touch a battle, start,
+next turn, history, vote, the worth question.
 
-Views and the consumer call these; each raises `BattleError` with an HTTP status and a
-message the user can read.
+Views and the consumer call these; each raises `ArenaError` (status, code, message the
+visitor can read). Message transitions (streaming, finished, retried) are methods of
+`Message`; what is shown after the vote is in `reveal.py`.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
-import footprint
-
+from .errors import ArenaError
 from .models import LLM, SIDES, Battle, Message, Turn, Visitor, Vote
 from .pairing import Candidate, PairingError, choose_pair
 
@@ -31,29 +32,42 @@ FINISHED = (Message.Status.DONE, Message.Status.STOPPED)
 _rng = random.SystemRandom()
 
 MODE_LABELS = [
-    ("random", _lazy("Random")),
-    ("frugal", _lazy("Frugal: small models only")),
-    ("david_vs_goliath", _lazy("David vs Goliath: one small, one big")),
-    ("custom", _lazy("Custom: pick one or two models")),
+    ("random", gettext_lazy("Random")),
+    ("frugal", gettext_lazy("Frugal: small models only")),
+    ("david_vs_goliath", gettext_lazy("David vs Goliath: one small, one big")),
+    ("custom", gettext_lazy("Custom: pick one or two models")),
 ]
 
 
-class BattleError(Exception):
-    def __init__(self, status: int, message: str, code: str = "invalid"):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
+# -- access ----------------------------------------------------------------------------
+def battle_for_visitor(battle_id, visitor_id: str | None, *, action: str = "battle") -> Battle:
+    """The battle, when it is this visitor's: 404 when it does not exist, 403 when it is
+    someone else's. `action` picks the message (what the stranger tried to do)."""
+    battle = Battle.objects.select_related("model_a", "model_b").filter(pk=battle_id).first()
+    if battle is None:
+        raise ArenaError(404, "not_found", _("This battle does not exist."))
+    if str(battle.visitor_id) != str(visitor_id):
+        raise ArenaError(403, "not_owner", _FORBIDDEN[action]())
+    return battle
+
+
+_FORBIDDEN = {
+    "battle": lambda: _("This battle belongs to someone else."),
+    "vote": lambda: _("Only the person who started this battle can vote."),
+    "worth": lambda: _("Only the person who started this battle can answer."),
+    "reveal": lambda: _("Only the person who started this battle can see its reveal."),
+    "reaction": lambda: _("Only the person who started this battle can react to its answers."),
+}
 
 
 # -- start ---------------------------------------------------------------------------
-def _clean_prompt(prompt) -> str:
-    prompt = (prompt or "").strip()
+def clean_prompt(prompt) -> str:
+    prompt = (prompt or "").strip() if isinstance(prompt, str) else ""
     if not prompt:
-        raise BattleError(400, _("Write a message first."), "empty_prompt")
+        raise ArenaError(400, "empty_prompt", _("Write a message first."))
     if len(prompt) > settings.ARENA_MAX_PROMPT_CHARS:
-        raise BattleError(400, _("Your message is %(n)d characters long; the limit is %(max)d.")
-                          % {"n": len(prompt), "max": settings.ARENA_MAX_PROMPT_CHARS}, "prompt_too_long")
+        raise ArenaError(400, "prompt_too_long", _("Your message is %(n)d characters long; the limit is %(max)d.")
+                         % {"n": len(prompt), "max": settings.ARENA_MAX_PROMPT_CHARS})
     return prompt
 
 
@@ -69,9 +83,9 @@ def pair_vote_counts() -> dict[frozenset, int]:
 
 def start_battle(visitor: Visitor, prompt: str, mode: str, models: list[str] | None = None,
                  workshop: str | None = None, language: str = "fr") -> Battle:
-    prompt = _clean_prompt(prompt)
+    prompt = clean_prompt(prompt)
     if mode not in Battle.Mode.values:
-        raise BattleError(400, _("Unknown mode: %(mode)s.") % {"mode": mode}, "unknown_mode")
+        raise ArenaError(400, "unknown_mode", _("Unknown mode: %(mode)s.") % {"mode": mode})
     catalogue = list(LLM.objects.filter(enabled=True))
     candidates = [Candidate(m.slug, m.params_b) for m in catalogue]
     try:
@@ -79,7 +93,7 @@ def start_battle(visitor: Visitor, prompt: str, mode: str, models: list[str] | N
             candidates, mode, pair_votes=pair_vote_counts(), rng=_rng, chosen=list(models or []),
             small_max_params_b=settings.ARENA_SMALL_MAX_PARAMS_B, big_min_params_b=settings.ARENA_BIG_MIN_PARAMS_B)
     except PairingError as exc:
-        raise BattleError(400, str(exc), "no_pair") from None
+        raise ArenaError(400, "no_pair", _(exc.template) % exc.params) from None
     by_slug = {m.slug: m for m in catalogue}
     with transaction.atomic():
         battle = Battle.objects.create(
@@ -97,17 +111,34 @@ def _add_turn(battle: Battle, index: int, prompt: str) -> Turn:
 
 def add_turn(battle: Battle, prompt: str) -> Turn:
     """The next prompt of a multi-turn battle: only once both answers of the last turn are done."""
-    prompt = _clean_prompt(prompt)
+    prompt = clean_prompt(prompt)
     if battle.is_voted:
-        raise BattleError(409, _("This battle is over: you already voted."), "already_voted")
+        raise ArenaError(409, "already_voted", _("This battle is over: you already voted."))
     with transaction.atomic():
         last = battle.turns.select_for_update().order_by("-index").first()
         if last.index + 1 >= settings.ARENA_MAX_TURNS:
-            raise BattleError(409, _("This conversation reached its limit of %(n)d messages. Please vote.")
-                              % {"n": settings.ARENA_MAX_TURNS}, "too_many_turns")
+            raise ArenaError(409, "too_many_turns", _("This conversation reached its limit of %(n)d messages. "
+                                                      "Please vote.") % {"n": settings.ARENA_MAX_TURNS})
         if last.messages.exclude(status__in=FINISHED).exists():
-            raise BattleError(409, _("Wait until both answers are finished."), "answers_pending")
+            raise ArenaError(409, "answers_pending", _("Wait until both answers are finished."))
         return _add_turn(battle, last.index + 1, prompt)
+
+
+def retry_answer(battle: Battle, side: str) -> None:
+    """Put a failed or stopped answer of the last turn back in the queue."""
+    if battle.is_voted:
+        raise ArenaError(409, "already_voted", _("This battle is over: you already voted."))
+    message = battle.last_turn().messages.filter(side=side).first()
+    if message is None or message.status not in (Message.Status.ERROR, Message.Status.STOPPED):
+        raise ArenaError(409, "nothing_to_retry", _("Only a failed or stopped answer of the last turn can be retried."))
+    message.reset_for_retry()
+
+
+def pending_messages(battle: Battle) -> list[Message]:
+    """The answers of the last turn waiting to be streamed (none once voted)."""
+    if battle.is_voted:
+        return []
+    return list(battle.last_turn().messages.filter(status=Message.Status.PENDING))
 
 
 def history(message: Message) -> list[dict]:
@@ -129,168 +160,38 @@ def concurrent_battles(visitor_id: str) -> int:
 
 
 # -- vote -------------------------------------------------------------------------------
-def _clean_vote(payload: dict) -> tuple[str, dict, dict]:
-    choice = payload.get("choice")
-    if choice not in Vote.Choice.values:
-        raise BattleError(400, _("choice must be one of: a, b, tie, both_bad."), "invalid_choice")
-    tags_in = payload.get("tags") or {}
-    comments_in = payload.get("comments") or {}
-    if not isinstance(tags_in, dict) or not isinstance(comments_in, dict):
-        raise BattleError(400, _("tags and comments are objects keyed by side (a, b)."), "invalid_tags")
-    tags, comments = {}, {}
-    for side in SIDES:
-        side_tags = tags_in.get(side) or []
-        if not isinstance(side_tags, list) or any(t not in REASON_TAGS for t in side_tags):
-            raise BattleError(400, _("Unknown reason tag. Allowed: %(tags)s.") % {"tags": ", ".join(REASON_TAGS)},
-                              "invalid_tags")
-        comment = comments_in.get(side) or ""
-        if not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS:
-            raise BattleError(400, _("A comment is text of at most %(n)d characters.") % {"n": MAX_COMMENT_CHARS},
-                              "invalid_comment")
-        tags[side] = sorted(set(side_tags))
-        comments[side] = comment.strip()
-    return choice, tags, comments
-
-
-def cast_vote(battle: Battle, visitor_id: str, payload: dict) -> Vote:
-    if str(battle.visitor_id) != visitor_id:
-        raise BattleError(403, _("Only the person who started this battle can vote."), "not_owner")
-    choice, tags, comments = _clean_vote(payload)
+def cast_vote(battle: Battle, choice: str, tags: dict[str, list[str]], comments: dict[str, str]) -> Vote:
+    """Store the vote (already validated at the edge) once both answers are finished.
+    The same vote sent again (a retried request) gets the same answer."""
+    tags = {side: sorted(set(tags.get(side) or [])) for side in SIDES}
+    comments = {side: (comments.get(side) or "").strip() for side in SIDES}
     with transaction.atomic():
         battle = Battle.objects.select_for_update().get(pk=battle.pk)
         existing = Vote.objects.filter(battle=battle).first()
         if existing is not None:
             if (existing.choice, existing.tags, existing.comments) == (choice, tags, comments):
-                return existing  # the same vote again (a retried request): same answer
-            raise BattleError(409, _("You already voted on this battle."), "already_voted")
+                return existing
+            raise ArenaError(409, "already_voted", _("You already voted on this battle."))
         last = battle.turns.order_by("-index").first()
         unfinished = last.messages.exclude(status__in=FINISHED)
         if unfinished.filter(status=Message.Status.ERROR).exists():
-            raise BattleError(409, _("An answer failed: retry it before voting."), "answer_failed")
+            raise ArenaError(409, "answer_failed", _("An answer failed: retry it before voting."))
         if unfinished.exists():
-            raise BattleError(409, _("Wait until both answers are finished before voting."), "answers_pending")
+            raise ArenaError(409, "answers_pending", _("Wait until both answers are finished before voting."))
         vote = Vote.objects.create(battle=battle, choice=choice, tags=tags, comments=comments)
         battle.voted_at = timezone.now()
         battle.save(update_fields=["voted_at"])
     return vote
 
 
-def answer_worth(battle: Battle, visitor_id: str, worth) -> Vote:
-    if str(battle.visitor_id) != visitor_id:
-        raise BattleError(403, _("Only the person who started this battle can answer."), "not_owner")
-    if not isinstance(worth, bool):
-        raise BattleError(400, _("worth must be true or false."), "invalid_worth")
+def answer_worth(battle: Battle, worth: bool) -> Vote:
+    from .reveal import side_energy_j, worth_question_side
+
     vote = Vote.objects.filter(battle=battle).first()
     if vote is None:
-        raise BattleError(409, _("Vote first."), "not_voted")
-    if _worth_question(battle, vote) is None:
-        raise BattleError(409, _("The preferred answer did not use more energy: there is nothing to ask."),
-                          "no_question")
+        raise ArenaError(409, "not_voted", _("Vote first."))
+    if worth_question_side(vote.choice, side_energy_j(battle)) is None:
+        raise ArenaError(409, "no_question", _("The preferred answer did not use more energy: there is nothing to ask."))
     vote.worth_extra_energy = worth
     vote.save(update_fields=["worth_extra_energy"])
     return vote
-
-
-# -- reveal --------------------------------------------------------------------------------
-def side_messages(battle: Battle, side: str) -> list[Message]:
-    return list(Message.objects.filter(turn__battle=battle, side=side).select_related("turn").order_by("turn__index"))
-
-
-def side_energy_j(battle: Battle) -> dict[str, float]:
-    return {side: sum(m.energy_j for m in side_messages(battle, side)) for side in SIDES}
-
-
-def _worth_question(battle: Battle, vote: Vote) -> str | None:
-    """The side whose extra energy is in question, when the preferred answer used more."""
-    if vote.choice not in SIDES:
-        return None
-    energy = side_energy_j(battle)
-    other = "b" if vote.choice == "a" else "a"
-    return vote.choice if energy[vote.choice] > energy[other] else None
-
-
-def _side_reveal(battle: Battle, side: str, lang: str, profile) -> dict:
-    messages = side_messages(battle, side)
-    records = [r for m in messages for r in m.energy_records()]
-    impacts = [footprint.compute_impacts(r, profile) for r in records]
-    total = footprint.sum_impacts(impacts) if impacts else None
-    energy_wh = sum(r.get("energy_j", 0.0) for r in records) / 3600.0
-    methods = sorted({r.get("method", "") for r in records})
-    measured = bool(records) and all(r.get("measured") for r in records)
-    estimates = [m.estimate for m in messages if m.estimate]
-    est_wh = sum(e["energy_wh"] for e in estimates) if estimates else None
-    card = battle.model(side).card(lang)
-    impacts_out = None
-    if total is not None:
-        impacts_out = {
-            "zone": profile.zone,
-            "energy_wall_wh": total.wall_energy_wh.value if total.wall_energy_wh else None,
-            "gwp_g": total.gwp_g.value, "gwp_g_min": total.gwp_g.min, "gwp_g_max": total.gwp_g.max,
-            "water_ml": total.water_ml.value if total.water_ml else None,
-            "equivalents": [e for fig in footprint.equivalents_for(total, lang).values() for e in fig],
-        }
-    return {
-        "model": card,
-        "energy": {"energy_wh": energy_wh, "measured": measured, "method": ", ".join(m for m in methods if m),
-                   "completion_tokens": sum(m.completion_tokens or 0 for m in messages),
-                   "messages": [{"id": str(m.id), "turn": m.turn.index, "energy_wh": m.energy_j / 3600.0,
-                                 "attempts": m.attempts,
-                                 "measured": bool((m.energy or {}).get("measured")),
-                                 "method": (m.energy or {}).get("method"),
-                                 "completion_tokens": m.completion_tokens} for m in messages]},
-        "impacts": impacts_out,
-        "estimate": {"energy_wh": est_wh, "source": estimates[0]["source"] if estimates else None},
-    }
-
-
-def energy_comparison(energy_a_wh: float, energy_b_wh: float, lang: str = "fr") -> str:
-    if energy_a_wh <= 0 or energy_b_wh <= 0:
-        return ""
-    hi, lo, big = (energy_a_wh, energy_b_wh, "A") if energy_a_wh >= energy_b_wh else (energy_b_wh, energy_a_wh, "B")
-    small = "B" if big == "A" else "A"
-    ratio = hi / lo
-    if ratio < 1.05:
-        return _("A and B used about the same energy.")
-    return _("%(big)s used %(ratio)sx the energy of %(small)s.") % {
-        "big": big, "small": small, "ratio": f"{ratio:.1f}".replace(".", "," if lang == "fr" else ".")}
-
-
-def deployment_profile():
-    """The deployment profile of fixtures/footprint, in the zone the settings name."""
-    profile = footprint.default_profile()
-    return profile.in_zone(settings.ARENA_ZONE) if settings.ARENA_ZONE != profile.zone else profile
-
-
-def estimate_for(message: Message) -> dict | None:
-    """What EcoLogits would say of this answer: stored beside the measurement."""
-    llm = message.turn.battle.model(message.side)
-    if not message.completion_tokens:
-        return None
-    est = footprint.estimate_with_ecologits(
-        llm.params_b, llm.active_params_b, message.prompt_tokens or 0, message.completion_tokens,
-        (message.duration_ms or 0) / 1000.0, deployment_profile().zone)
-    return {"energy_wh": est.wall_energy_wh.value, "energy_wh_min": est.wall_energy_wh.min,
-            "energy_wh_max": est.wall_energy_wh.max, "gwp_g": est.gwp_g.value, "source": est.source}
-
-
-def build_reveal(battle: Battle, lang: str = "fr", zone: str | None = None) -> dict:
-    """Everything shown after the vote. `zone` recomputes impacts "as if" the answers had
-    run in another zone; nothing stored changes."""
-    vote = battle.vote
-    profile = deployment_profile()
-    if zone:
-        try:
-            profile = profile.in_zone(zone)
-        except (KeyError, ValueError):
-            raise BattleError(400, _("Unknown zone: %(zone)s.") % {"zone": zone}, "unknown_zone") from None
-    sides = {side: _side_reveal(battle, side, lang, profile) for side in SIDES}
-    worth_side = _worth_question(battle, vote)
-    return {
-        "battle": str(battle.id),
-        "vote": {"choice": vote.choice, "tags": vote.tags, "comments": vote.comments},
-        "a": sides["a"], "b": sides["b"],
-        "comparison": energy_comparison(sides["a"]["energy"]["energy_wh"], sides["b"]["energy"]["energy_wh"], lang),
-        "worth_question": {"asked": worth_side is not None, "answer": vote.worth_extra_energy},
-        "leak": {"flagged": battle.leak_flagged, "detail": battle.leak_detail},
-        "zones": footprint.zone_labels(lang),
-    }

@@ -10,14 +10,12 @@ from django.core.cache import cache
 from django.utils.translation import gettext as _
 
 
-class LimitExceeded(Exception):
-    def __init__(self, message: str, retry_after_s: int = 60):
-        super().__init__(message)
-        self.message = message
-        self.retry_after_s = retry_after_s
+from .errors import ArenaError
+
+WINDOW_S = 60
 
 
-def _hit(key: str, limit: int, window_s: int = 60) -> bool:
+def _hit(key: str, limit: int, window_s: int = WINDOW_S) -> bool:
     """Count one hit in the current fixed window; False when over the limit."""
     bucket = int(time.time() // window_s)
     full_key = f"rl:{key}:{bucket}"
@@ -32,13 +30,8 @@ def _hit(key: str, limit: int, window_s: int = 60) -> bool:
 
 def check_prompt_rate(visitor_id: str, ip_hash: str | None) -> None:
     if not _hit(f"v:{visitor_id}", settings.ARENA_PROMPTS_PER_MINUTE_VISITOR):
-        raise LimitExceeded(_("Too many prompts in a minute. Please wait a moment before sending another."))
+        raise ArenaError(429, "rate_limited", _("Too many prompts in a minute. Please wait a moment before sending "
+                                                "another."), retry_after_s=WINDOW_S)
     if ip_hash and not _hit(f"ip:{ip_hash}", settings.ARENA_PROMPTS_PER_MINUTE_IP):
-        raise LimitExceeded(_("Too many prompts from your network in a minute. Please wait a moment."))
-
-
-def check_prompt_length(text: str) -> None:
-    if len(text) > settings.ARENA_MAX_PROMPT_CHARS:
-        raise LimitExceeded(
-            _("Your message is %(n)d characters long; the limit is %(max)d.")
-            % {"n": len(text), "max": settings.ARENA_MAX_PROMPT_CHARS}, retry_after_s=0)
+        raise ArenaError(429, "rate_limited", _("Too many prompts from your network in a minute. Please wait a "
+                                                "moment."), retry_after_s=WINDOW_S)

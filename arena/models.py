@@ -7,12 +7,19 @@ the battle and unlocks the reveal.
 
 from __future__ import annotations
 
-import os
+import logging
 import re
 import uuid
 
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
+
+from inference_workers.protocol import EnergyRecord
+
+from .impacts import ecologits_estimate
+from .rendering import render_answer
+
+log = logging.getLogger("arena.models")
 
 SIDES = ("a", "b")
 
@@ -48,10 +55,6 @@ class LLM(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    @property
-    def worker_url(self) -> str:
-        return os.environ.get(self.worker_env) or self.worker_default_url
 
     def description(self, lang: str) -> str:
         return self.description_en if lang == "en" and self.description_en else self.description_fr
@@ -149,11 +152,7 @@ class Message(models.Model):
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    energy = models.JSONField(null=True, blank=True, help_text="the worker's energy record")
-    earlier_energy = models.JSONField(default=list, blank=True,
-                                      help_text="energy records of failed or stopped attempts before a retry")
     estimate = models.JSONField(null=True, blank=True, help_text="EcoLogits estimate for the same answer")
-    attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -161,13 +160,52 @@ class Message(models.Model):
         ordering = ["turn__index", "side"]
         constraints = [models.UniqueConstraint(fields=["turn", "side"], name="one_answer_per_side")]
 
-    def energy_records(self) -> list[dict]:
-        """Every attempt's energy record: retried attempts used energy too."""
-        return [*self.earlier_energy, *([self.energy] if self.energy else [])]
+    # -- transitions: pending -> streaming -> done | stopped | error (-> pending on retry)
+    def begin_attempt(self, backend: str) -> Attempt:
+        """A new try at this answer: the message streams, the try gets a request id."""
+        with transaction.atomic():
+            self.status = Message.Status.STREAMING
+            self.save(update_fields=["status"])
+            return Attempt.objects.create(message=self, backend=backend, request_id=uuid.uuid4().hex)
 
-    @property
-    def energy_j(self) -> float:
-        return sum(float(r.get("energy_j") or 0.0) for r in self.energy_records())
+    def finish(self, attempt: Attempt, status: str, content: str, *, energy: EnergyRecord | None,
+               prompt_tokens: int | None, completion_tokens: int | None, ttft_ms: int | None,
+               duration_ms: int, error_code: str = "") -> None:
+        """End the current try: keep the text (rendered), the tokens and what the try cost,
+        and flag the battle when the answer named its own model."""
+        battle = self.turn.battle
+        self.status = status
+        self.content = content
+        self.html = render_answer(content) if content else ""
+        self.error_code = error_code
+        self.ttft_ms = ttft_ms
+        self.duration_ms = duration_ms
+        self.finished_at = timezone.now()
+        self.prompt_tokens, self.completion_tokens = prompt_tokens, completion_tokens
+        if status == Message.Status.DONE:
+            try:
+                self.estimate = ecologits_estimate(battle.model(self.side), prompt_tokens, completion_tokens, duration_ms)
+            except Exception:  # an estimate must never lose an answer
+                log.exception("EcoLogits estimate failed for message %s", self.pk)
+        attempt.outcome = status
+        attempt.finished_at = self.finished_at
+        attempt.prompt_tokens, attempt.completion_tokens = prompt_tokens, completion_tokens
+        attempt.set_energy(energy)
+        with transaction.atomic():
+            self.save()
+            attempt.save()
+            word = battle.model(self.side).leaked_in(content) if content else None
+            if word and not battle.leak_flagged:
+                battle.leak_flagged = True
+                battle.leak_detail = f"side {self.side}"
+                battle.save(update_fields=["leak_flagged", "leak_detail"])
+
+    def reset_for_retry(self) -> None:
+        """Back to pending for another try. Earlier tries keep their energy: they used it."""
+        self.status = Message.Status.PENDING
+        self.content = self.html = self.error_code = ""
+        self.estimate = None
+        self.save(update_fields=["status", "content", "html", "error_code", "estimate"])
 
 
 class Vote(models.Model):
@@ -194,11 +232,51 @@ class Reaction(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
 
-class LeaderboardSnapshot(models.Model):
-    """A computed leaderboard (ratings, intervals, energy columns), refreshed by Celery beat."""
+class Attempt(models.Model):
+    """One try at an answer: the request sent to a backend and what it cost.
 
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    data = models.JSONField()
+    A message is tried once, and again after each retry; every try that reached a
+    worker used energy, so totals sum attempts, never just the last one. The figures
+    are columns (for database aggregates); `record` keeps the worker's record whole.
+    """
+
+    class Outcome(models.TextChoices):
+        STREAMING = "streaming"
+        DONE = "done"
+        STOPPED = "stopped"
+        ERROR = "error"
+        # Tries stored before this table existed, whose outcome was not recorded.
+        UNKNOWN = "unknown"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attempts")
+    request_id = models.CharField(max_length=64, blank=True, db_index=True,
+                                  help_text="X-Request-ID sent to the worker: matches its logs and /v1/requests/<id>")
+    backend = models.CharField(max_length=200, blank=True, help_text="which backend (worker URL) served it")
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.STREAMING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    energy_j = models.FloatField(null=True, blank=True)
+    gpu_j = models.FloatField(null=True, blank=True)
+    cpu_j = models.FloatField(null=True, blank=True)
+    measured = models.BooleanField(default=False)
+    method = models.CharField(max_length=40, blank=True)
+    record = models.JSONField(null=True, blank=True, help_text="the worker's energy record, whole")
 
     class Meta:
-        get_latest_by = "created_at"
+        ordering = ["started_at", "id"]
+
+    def set_energy(self, record: EnergyRecord | None) -> None:
+        """Copy a worker's record into the columns (no record: the worker's was lost)."""
+        if record is None:
+            return
+        self.record = record.model_dump()
+        self.energy_j, self.gpu_j, self.cpu_j = record.energy_j, record.gpu_j, record.cpu_j
+        self.measured, self.method = record.measured, record.method
+        self.prompt_tokens = record.prompt_tokens if record.prompt_tokens is not None else self.prompt_tokens
+        self.completion_tokens = (record.completion_tokens if record.completion_tokens is not None
+                                  else self.completion_tokens)
+
+    def energy_record(self) -> EnergyRecord:
+        return EnergyRecord.model_validate(self.record or {})

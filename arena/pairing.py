@@ -67,8 +67,19 @@ MODES = ("random", "frugal", "david_vs_goliath", "custom")
 DEFAULT_ALPHA = 1.0
 
 
+def gettext_noop(message: str) -> str:
+    """Marks a message for translation without Django: the arena translates
+    `PairingError.template` and fills in `PairingError.params`."""
+    return message
+
+
 class PairingError(ValueError):
     """No pair can be drawn for this request; the message says why."""
+
+    def __init__(self, template: str, **params):
+        super().__init__(template % params)
+        self.template = template
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -98,16 +109,16 @@ def choose_pair(
     unknown or has no possible pair.
     """
     if mode not in MODES:
-        raise PairingError(f"Unknown mode {mode!r}; expected one of: {', '.join(MODES)}.")
+        raise PairingError(gettext_noop("Unknown mode %(mode)s; expected one of: %(modes)s."), mode=mode,
+                           modes=", ".join(MODES))
     if small_max_params_b >= big_min_params_b:
         raise PairingError(
-            f"The small threshold ({small_max_params_b} B) must be below the big one "
-            f"({big_min_params_b} B), or a model would be both small and big."
-        )
+            gettext_noop("The small threshold (%(small)s B) must be below the big one (%(big)s B), "
+                         "or a model would be both small and big."), small=small_max_params_b, big=big_min_params_b)
     if alpha < 0:
-        raise PairingError(f"alpha must be >= 0, got {alpha}.")
+        raise PairingError(gettext_noop("alpha must be >= 0, got %(alpha)s."), alpha=alpha)
     if mode != "custom" and chosen:
-        raise PairingError(f"Models can only be picked in custom mode, not in {mode!r}.")
+        raise PairingError(gettext_noop("Models can only be picked in custom mode, not in %(mode)s."), mode=mode)
 
     enabled = _enabled_by_slug(models)
     pairs = _allowed_pairs(mode, enabled, chosen, small_max_params_b, big_min_params_b)
@@ -121,7 +132,7 @@ def _enabled_by_slug(models: Iterable[Candidate]) -> dict[str, Candidate]:
     by_slug: dict[str, Candidate] = {}
     for model in models:
         if model.slug in by_slug:
-            raise PairingError(f"Model {model.slug!r} is listed twice.")
+            raise PairingError(gettext_noop("Model %(slug)s is listed twice."), slug=model.slug)
         by_slug[model.slug] = model
     return {slug: model for slug, model in by_slug.items() if model.enabled}
 
@@ -140,42 +151,39 @@ def _allowed_pairs(
 
     if mode == "random":
         if len(slugs) < 2:
-            raise PairingError(
-                f"Random mode needs at least two enabled models; there are {len(slugs)}."
-            )
+            raise PairingError(gettext_noop("Random mode needs at least two enabled models; there are %(n)d."),
+                               n=len(slugs))
         return list(itertools.combinations(slugs, 2))
 
     if mode == "frugal":
         if len(small) < 2:
             raise PairingError(
-                f"Frugal mode needs at least two small models (<= {small_max_params_b} B "
-                f"parameters); there are {len(small)}."
-            )
+                gettext_noop("Frugal mode needs at least two small models (<= %(small)s B parameters); "
+                             "there are %(n)d."), small=small_max_params_b, n=len(small))
         return list(itertools.combinations(small, 2))
 
     if mode == "david_vs_goliath":
         if not big or not small:
             raise PairingError(
-                f"David vs Goliath mode needs one big model (>= {big_min_params_b} B) "
-                f"and one small model (<= {small_max_params_b} B); there are "
-                f"{len(big)} big and {len(small)} small."
-            )
+                gettext_noop("David vs Goliath mode needs one big model (>= %(big)s B) and one small model "
+                             "(<= %(small)s B); there are %(n_big)d big and %(n_small)d small."),
+                big=big_min_params_b, small=small_max_params_b, n_big=len(big), n_small=len(small))
         return [(b, s) for b in big for s in small]
 
     # custom
     if not 1 <= len(chosen) <= 2:
-        raise PairingError(f"Custom mode takes one or two models; got {len(chosen)}.")
+        raise PairingError(gettext_noop("Custom mode takes one or two models; got %(n)d."), n=len(chosen))
     if len(set(chosen)) != len(chosen):
-        raise PairingError(f"The same model cannot answer on both sides: {chosen[0]!r}.")
+        raise PairingError(gettext_noop("The same model cannot answer on both sides: %(slug)s."), slug=chosen[0])
     unknown = [slug for slug in chosen if slug not in enabled]
     if unknown:
-        raise PairingError(f"Unknown or disabled model(s): {', '.join(map(repr, unknown))}.")
+        raise PairingError(gettext_noop("Unknown or disabled model(s): %(slugs)s."), slugs=", ".join(unknown))
     if len(chosen) == 2:
         return [(chosen[0], chosen[1])]
     (picked,) = chosen
     opponents = [s for s in slugs if s != picked]
     if not opponents:
-        raise PairingError(f"No other enabled model to put against {picked!r}.")
+        raise PairingError(gettext_noop("No other enabled model to put against %(slug)s."), slug=picked)
     return [(picked, other) for other in opponents]
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Max
+from django.db.models import Max, Sum
 from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.utils import timezone, translation
 
 import footprint
 
 from . import battles
-from .models import Battle, Message, Visitor
+from .errors import ArenaError
+from .models import Attempt, Visitor, Vote
+from .reveal import build_reveal
+
 
 EXAMPLE_PROMPTS = {
     "fr": ["Explique la photosynthèse à un enfant de 10 ans.",
@@ -28,17 +31,24 @@ def _lang() -> str:
     return (translation.get_language() or "fr")[:2]
 
 
-def _energy_totals(visitor_id: str) -> dict:
-    """The visitor's running total today and the platform's total, in Wh, with an equivalent."""
-    def total_wh(qs) -> float:
-        return sum(m.energy_j for m in qs.only("energy", "earlier_energy")) / 3600.0
+def _voted_energy_wh(**filters) -> float:
+    """Wh of every try of the answers of voted battles matching `filters` (one aggregate).
 
+    Only voted battles count: a total that moved when one side of an unvoted battle
+    finished would tell that side's energy, and so its model, before the vote."""
+    total = (Attempt.objects.filter(message__turn__battle__voted_at__isnull=False, **filters)
+             .aggregate(j=Sum("energy_j"))["j"])
+    return (total or 0.0) / 3600.0
+
+
+def _energy_totals(visitor_id: str) -> dict:
+    """The visitor's total today and the platform's total, in Wh, with an equivalent."""
     today = timezone.localdate()
-    mine = total_wh(Message.objects.filter(turn__battle__visitor_id=visitor_id, created_at__date=today, energy__isnull=False))
-    # Every answer ever: summed again only when an answer was added or finished since.
-    state = Message.objects.aggregate(n=Count("id"), latest=Max("finished_at"))
-    key = f"platform_energy_wh:{state['n']}:{state['latest'] and state['latest'].isoformat()}"
-    platform = cache.get_or_set(key, lambda: total_wh(Message.objects.filter(energy__isnull=False)), 3600)
+    mine = _voted_energy_wh(message__turn__battle__visitor_id=visitor_id, message__turn__battle__created_at__date=today)
+    # A voted battle's tries never change, so the total changes only with a new vote:
+    # the newest vote's id (an index lookup) keys the cached sum.
+    newest_vote = Vote.objects.aggregate(newest=Max("id"))["newest"]
+    platform = cache.get_or_set(f"platform_energy_wh:{newest_vote}", _voted_energy_wh, 3600)
     lang = _lang()
     return {
         "mine_wh": mine, "mine_equivalents": footprint.pick_equivalents("energy_wh", mine, lang)[:1] if mine else [],
@@ -60,9 +70,10 @@ def home(request):
 
 
 def battle_page(request, battle_id):
-    battle = get_object_or_404(Battle.objects.select_related("model_a", "model_b"), pk=battle_id)
-    if str(battle.visitor_id) != request.visitor_id:
-        raise Http404  # someone else's battle does not exist for you
+    try:
+        battle = battles.battle_for_visitor(battle_id, request.visitor_id)
+    except ArenaError:
+        raise Http404 from None  # someone else's battle does not exist for you
     turns = []
     for turn in battle.turns.prefetch_related("messages"):
         by_side = {m.side: m for m in turn.messages.all()}
@@ -75,9 +86,9 @@ def battle_page(request, battle_id):
     if battle.is_voted:
         zone = request.GET.get("zone") or None
         try:
-            context["reveal"] = battles.build_reveal(battle, _lang(), zone)
-        except battles.BattleError:
-            context["reveal"] = battles.build_reveal(battle, _lang())
+            context["reveal"] = build_reveal(battle, _lang(), zone)
+        except ArenaError:  # an unknown zone: the deployment's own
+            context["reveal"] = build_reveal(battle, _lang())
         context["zone"] = context["reveal"]["a"]["impacts"]["zone"] if context["reveal"]["a"]["impacts"] else None
         context["reveal_sides"] = [("a", context["reveal"]["a"]), ("b", context["reveal"]["b"])]
     return render(request, "arena/battle.html", context)

@@ -11,7 +11,7 @@ Setup (nothing outside a temp directory and var/ is touched):
     built if absent; served names = the catalogue slugs `tiny-a` and `tiny-b`;
   * a throwaway SQLite database (DATABASE_URL in a temp dir, `manage.py migrate`), a
     generated two-model catalogue pointing at those workers (`manage.py load_catalogue`);
-  * daphne serving arena.asgi:application on that database, with the embedded in-memory
+  * daphne serving config.asgi:application on that database, with the embedded in-memory
     channel layer and cache (REDIS_URL is dropped), ARENA_MAX_TOKENS = --max-tokens and
     rate limits raised so that they never refuse a benchmark request.
 
@@ -63,7 +63,7 @@ from websockets.asyncio.client import connect as ws_connect
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inference_workers.engines import REPO, free_port  # noqa: E402
-from inference_workers.launcher import MODELS_DIR, ensure_tiny_model, start_worker  # noqa: E402
+from devtools.launcher import MODELS_DIR, ensure_tiny_model, start_worker  # noqa: E402
 
 WORKERS = {"tiny-a": ("test-tiny", 11), "tiny-b": ("test-tiny-b", 13)}  # slug -> (model dir, seed)
 PROMPTS = [
@@ -327,7 +327,7 @@ def main() -> None:
         port = free_port()
         log = open(LOG_DIR / "arena-daphne.log", "wb")
         daphne = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                   "arena.asgi:application"], cwd=REPO, env=env, stdout=log,
+                                   "config.asgi:application"], cwd=REPO, env=env, stdout=log,
                                   stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         wait_port(port, daphne)

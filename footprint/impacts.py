@@ -166,8 +166,13 @@ def _embodied(
     return figure, constants
 
 
-def compute_impacts(record: Mapping[str, Any], profile: DeploymentProfile | None = None) -> Impacts:
-    """Impacts of a measured energy record (DESIGN.md schema) in a deployment profile (default: fixtures)."""
+def compute_impacts(record: Mapping[str, Any] | Any, profile: DeploymentProfile | None = None) -> Impacts:
+    """Impacts of a worker's energy record in a deployment profile (default: fixtures).
+
+    `record` is the worker's `EnergyRecord` (inference_workers.protocol) or its JSON as a
+    mapping; this package stays free of pydantic, so it only asks for `model_dump`."""
+    if hasattr(record, "model_dump"):
+        record = record.model_dump()
     profile = profile or default_profile()
     energy_j = record.get("energy_j")
     if energy_j is None or energy_j < 0:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from inference_workers.launcher import MODELS_DIR, ensure_tiny_model, start_worker
+from devtools.launcher import MODELS_DIR, ensure_tiny_model, start_worker
 
 TEST_LOGS = MODELS_DIR.parent / "test-logs"
 
@@ -141,7 +141,7 @@ def live_arena(transactional_db, tmp_path):
            # Its own rate-limit counters when the cache is a shared Redis.
            "CACHE_KEY_PREFIX": f"live-{port}"}
     log = open(tmp_path / "daphne.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "arena.asgi:application"],
+    proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
                             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -1,4 +1,4 @@
-"""arena/settings.py: the embedded default and what the environment switches.
+"""config/settings.py: the embedded default and what the environment switches.
 
 Each case imports the settings in a fresh interpreter, with a controlled environment,
 because settings are read once per process."""
@@ -17,10 +17,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 READ_SETTINGS = """
 import json, django, os
-os.environ["DJANGO_SETTINGS_MODULE"] = "arena.settings"
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
 django.setup()
 from django.conf import settings
-from arena.celery import app
+from config.celery import app
 print(json.dumps({
     "engine": settings.DATABASES["default"]["ENGINE"],
     "db_name": str(settings.DATABASES["default"]["NAME"]),
@@ -121,3 +121,16 @@ def test_it_reads_arena_settings_from_the_environment():
     assert s["refresh_s"] == 60 and s["beat_schedule_s"] == 60.0
     assert s["debug"] is True
     assert s["allowed_hosts"] == ["arena.example", "www.arena.example"]
+
+
+def test_it_refuses_a_yes_no_setting_it_cannot_read():
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ARENA_", "DJANGO_")) and k != "DEBUG"}
+    result = subprocess.run([sys.executable, "-c", READ_SETTINGS], cwd=REPO, env={**clean, "DEBUG": "ture"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "DEBUG='ture' is neither true nor false" in result.stderr
+
+
+@pytest.mark.parametrize("word,value", [("yes", True), ("On", True), ("0", False), ("off", False)])
+def test_it_reads_yes_no_words(word, value):
+    assert _settings(DEBUG=word)["debug"] is value

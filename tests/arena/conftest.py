@@ -15,8 +15,9 @@ from django.test import Client
 from django.utils import timezone
 
 from arena.catalogue import load_catalogue
-from arena.models import Battle, Message, Turn, Visitor, Vote
+from arena.models import Attempt, Battle, Message, Turn, Visitor, Vote
 from arena.visitors import COOKIE
+from inference_workers.protocol import EnergyRecord
 
 DEMO_CATALOGUE = Path(__file__).resolve().parents[2] / "fixtures" / "catalogue" / "demo.yaml"
 
@@ -28,6 +29,15 @@ def energy_record(energy_j: float, *, measured: bool = False, method: str = "cpu
             "gpu_j": energy_j if measured else None, "cpu_j": None if measured else energy_j,
             "duration_s": 0.5, "devices": ["NVIDIA H100 80GB HBM3"] if measured else ["cpu"],
             "avg_concurrency": 1.0, "prompt_tokens": 10, "completion_tokens": completion_tokens}
+
+
+def add_attempt(message: Message, record: dict | None, *, outcome: str = "done") -> Attempt:
+    """One stored try at `message`, with the worker's record (None: no record came back)."""
+    attempt = Attempt(message=message, outcome=outcome, request_id=uuid.uuid4().hex, backend="http://worker",
+                      finished_at=timezone.now())
+    attempt.set_energy(EnergyRecord.model_validate(record) if record is not None else None)
+    attempt.save()
+    return attempt
 
 
 def post_json(client: Client, url: str, data) -> "HttpResponse":  # noqa: F821
@@ -100,15 +110,16 @@ def make_battle(catalogue, owner):
             turn = Turn.objects.create(battle=battle, index=index, prompt=f"Question {index}")
             for side, status, total_j in (("a", statuses[0], energy_a_j), ("b", statuses[1], energy_b_j)):
                 finished = status in ("done", "stopped")
-                Message.objects.create(
+                message = Message.objects.create(
                     turn=turn, side=side, status=status,
                     content=f"Answer {index} {side}" if finished else "",
                     html=f"<p>Answer {index} {side}</p>" if finished else "",
                     error_code="worker_unavailable" if status == "error" else "",
                     prompt_tokens=10 if finished else None, completion_tokens=16 if finished else None,
                     duration_ms=500 if finished else None,
-                    energy=energy_record(total_j / len(turns)) if finished else None,
                     finished_at=timezone.now() if finished else None)
+                if finished:
+                    add_attempt(message, energy_record(total_j / len(turns)), outcome=status)
         if vote is not None:
             Vote.objects.create(battle=battle, choice=vote, tags={"a": [], "b": []}, comments={"a": "", "b": ""})
             battle.voted_at = timezone.now()

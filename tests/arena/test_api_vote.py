@@ -7,9 +7,10 @@ import uuid
 import pytest
 
 from arena import battles
-from arena.models import Battle, Message, Vote
+from arena.errors import ArenaError
+from arena.models import Attempt, Battle, Message, Vote
 
-from .conftest import post_json
+from .conftest import add_attempt, post_json
 
 pytestmark = pytest.mark.django_db
 
@@ -84,10 +85,11 @@ def test_it_says_when_both_used_about_the_same_energy(owner_client, make_battle)
 
 def test_it_labels_measured_energy(owner_client, make_battle):
     battle = make_battle()
-    Message.objects.filter(turn__battle=battle, side="a").update(
-        energy={"measured": True, "method": "nvml", "energy_j": 41.7, "gpu_j": 41.7, "cpu_j": None,
-                "duration_s": 3.2, "devices": ["NVIDIA H100 80GB HBM3"], "avg_concurrency": 7.4,
-                "prompt_tokens": 212, "completion_tokens": 388})
+    message = Message.objects.get(turn__battle=battle, side="a")
+    message.attempts.all().delete()
+    add_attempt(message, {"measured": True, "method": "nvml", "energy_j": 41.7, "gpu_j": 41.7, "cpu_j": None,
+                          "duration_s": 3.2, "devices": ["NVIDIA H100 80GB HBM3"], "avg_concurrency": 7.4,
+                          "prompt_tokens": 212, "completion_tokens": 388})
     reveal = _vote(owner_client, battle).json()["reveal"]
     assert reveal["a"]["energy"]["measured"] is True
     assert reveal["a"]["energy"]["method"] == "nvml"
@@ -100,7 +102,7 @@ def test_it_ends_the_battle(owner_client, make_battle):
     assert _vote(owner_client, battle).status_code == 200
     battle.refresh_from_db()
     assert battle.voted_at is not None
-    with pytest.raises(battles.BattleError) as exc:
+    with pytest.raises(ArenaError) as exc:
         battles.add_turn(battle, "Et ensuite ?")
     assert exc.value.status == 409
     assert exc.value.code == "already_voted"
@@ -266,7 +268,7 @@ def test_it_requires_get_for_the_reveal(owner_client, make_battle):
 
 def test_it_recomputes_impacts_in_another_zone(owner_client, make_battle):
     battle = make_battle(vote="a")
-    stored = list(Message.objects.filter(turn__battle=battle).order_by("side").values_list("energy", flat=True))
+    stored = list(Attempt.objects.filter(message__turn__battle=battle).order_by("message__side").values_list("record", flat=True))
 
     france = _reveal(owner_client, battle, "?zone=FRA").json()
     sweden = _reveal(owner_client, battle, "?zone=SWE").json()
@@ -276,7 +278,7 @@ def test_it_recomputes_impacts_in_another_zone(owner_client, make_battle):
     # Same energy: only the zone's factors change.
     assert sweden["a"]["energy"] == france["a"]["energy"]
 
-    assert list(Message.objects.filter(turn__battle=battle).order_by("side").values_list("energy", flat=True)) == stored
+    assert list(Attempt.objects.filter(message__turn__battle=battle).order_by("message__side").values_list("record", flat=True)) == stored
     assert _reveal(owner_client, battle).json()["a"]["impacts"]["zone"] == "FRA"
 
 

@@ -12,9 +12,9 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from arena.asgi import application
+from config.asgi import application
 from arena.models import Message
-from inference_workers.launcher import start_worker
+from devtools.launcher import start_worker
 from tests.conftest import MODELS_DIR, TEST_LOGS, ensure_chatty_model, make_battle, make_llm
 from tests.inference_workers.test_worker import metrics
 
@@ -42,6 +42,11 @@ def messages_of(battle, turn=0):
     return {m.side: m for m in Message.objects.filter(turn__battle=battle, turn__index=turn)}
 
 
+@database_sync_to_async
+def attempts_of(message):
+    return list(message.attempts.order_by("started_at", "id"))
+
+
 async def test_it_streams_both_sides_in_order_and_persists_before_done(arena_llms, settings):
     settings.ARENA_MAX_TOKENS = 24
     visitor = str(uuid.uuid4())
@@ -63,7 +68,12 @@ async def test_it_streams_both_sides_in_order_and_persists_before_done(arena_llm
             stored = (await messages_of(battle))[side]
             assert stored.status == Message.Status.DONE
             assert stored.content == "".join(texts[side])
-            assert stored.energy["energy_j"] > 0 and stored.completion_tokens == frame["completion_tokens"]
+            (attempt,) = await attempts_of(stored)
+            assert attempt.energy_j > 0 and stored.completion_tokens == frame["completion_tokens"]
+            # The try is stored with the id the worker knows it by, and the record it sent.
+            assert attempt.outcome == "done" and len(attempt.request_id) == 32
+            assert attempt.backend == arena_llms["tiny-a" if side == "a" else "tiny-b"].worker_default_url
+            assert attempt.energy_record().completion_tokens == stored.completion_tokens
             assert frame["seq"] == len(texts[side]) + 1 and frame["message_id"] == str(stored.id)
             assert frame["html"] == stored.html
             seen_done.add(side)
@@ -97,16 +107,18 @@ async def test_it_stops_both_answers_on_request(arena_llms, settings):
     assert any(m.content for m in stored.values())
     # The energy used until the stop is kept: asked of the worker by request id.
     for m in stored.values():
-        assert m.energy["energy_j"] > 0 and m.energy["method"] == "cpu-time-model"
+        (attempt,) = await attempts_of(m)
+        assert attempt.outcome == "stopped" and attempt.energy_j > 0 and attempt.method == "cpu-time-model"
 
     # Retrying a stopped side: the stopped attempt's energy stays in the side's total.
-    stopped_j = stored["a"].energy["energy_j"]
+    stopped_j = (await attempts_of(stored["a"]))[0].energy_j
     settings.ARENA_MAX_TOKENS = 8
     await comm.send_json_to({"type": "retry", "side": "a"})
     await frames_until_done(comm, sides=("a",))
     retried = (await messages_of(battle))["a"]
-    assert retried.status == Message.Status.DONE and retried.earlier_energy[0]["energy_j"] == stopped_j
-    assert retried.energy_j == pytest.approx(stopped_j + retried.energy["energy_j"])
+    first, second = await attempts_of(retried)
+    assert retried.status == Message.Status.DONE and first.energy_j == stopped_j and first.outcome == "stopped"
+    assert second.outcome == "done" and second.energy_j > 0 and second.request_id != first.request_id
     await comm.disconnect()
 
 
@@ -177,9 +189,10 @@ async def test_it_sends_an_error_frame_when_a_worker_dies_and_retries_the_side(a
         assert frames[0] == {"type": "start", "side": "a", "turn": 0}
         assert frames[-1]["type"] == "done"
         stored = await messages_of(battle)
-        assert stored["a"].status == Message.Status.DONE and stored["a"].attempts == 2
+        first, second = await attempts_of(stored["a"])
+        assert stored["a"].status == Message.Status.DONE and first.outcome == "error" and second.outcome == "done"
         # The first attempt died with its worker: no record to fetch, nothing invented.
-        assert stored["a"].earlier_energy == [] and stored["a"].energy_j == stored["a"].energy["energy_j"]
+        assert first.energy_j is None and first.record is None and second.energy_j > 0
         await comm.disconnect()
     finally:
         doomed.stop()

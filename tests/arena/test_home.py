@@ -10,7 +10,9 @@ from django.utils import timezone
 from django.utils.html import escape
 
 import footprint
-from arena.models import LLM, Message
+from django.core.cache import cache
+
+from arena.models import LLM, Battle, Message
 from arena.templatetags.arena_format import num, wh
 from arena.visitors import COOKIE
 
@@ -84,10 +86,10 @@ def test_it_hides_the_terms_from_a_visitor_who_accepted_them(owner_client):
 
 # -- energy totals ------------------------------------------------------------------------
 def test_it_shows_the_platform_and_the_visitor_totals(owner_client, stranger, make_battle):
-    make_battle(energy_a_j=7200, energy_b_j=3600)  # the owner's today: 3 Wh
-    make_battle(visitor=stranger, energy_a_j=18000, energy_b_j=7200)  # someone else's: 7 Wh
-    old = make_battle(energy_a_j=3600, energy_b_j=3600)  # the owner's, two days ago: 2 Wh
-    Message.objects.filter(turn__battle=old).update(created_at=timezone.now() - dt.timedelta(days=2))
+    make_battle(energy_a_j=7200, energy_b_j=3600, vote="a")  # the owner's today: 3 Wh
+    make_battle(visitor=stranger, energy_a_j=18000, energy_b_j=7200, vote="b")  # someone else's: 7 Wh
+    old = make_battle(energy_a_j=3600, energy_b_j=3600, vote="tie")  # the owner's, two days ago: 2 Wh
+    Battle.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=2))
     make_battle(turns=(("error", "pending"),))  # no energy recorded: counts for nothing
 
     totals = _totals(_html(owner_client.get("/")))
@@ -102,7 +104,7 @@ def test_it_shows_the_platform_and_the_visitor_totals(owner_client, stranger, ma
 
 
 def test_it_shows_the_totals_in_english(owner_client, make_battle):
-    make_battle(energy_a_j=7200, energy_b_j=3600)
+    make_battle(energy_a_j=7200, energy_b_j=3600, vote="a")
     owner_client.post("/i18n/setlang/", {"language": "en", "next": "/"})
 
     totals = _totals(_html(owner_client.get("/")))
@@ -114,12 +116,37 @@ def test_it_shows_the_totals_in_english(owner_client, make_battle):
 
 
 def test_it_shows_only_the_platform_total_to_a_newcomer(client, make_battle):
-    make_battle(energy_a_j=7200, energy_b_j=3600)
+    make_battle(energy_a_j=7200, energy_b_j=3600, vote="a")
 
     totals = _totals(_html(client.get("/")))
 
     assert "Vos duels" not in totals
     assert "Tous les duels de cette arène jusqu'ici : 3,0\u00a0Wh" in totals
+
+
+def test_it_counts_no_energy_of_an_unvoted_battle(owner_client, make_battle):
+    """A total that moved when one side of an unvoted battle finished would give that
+    side's energy, and so its model, before the vote."""
+    make_battle(energy_a_j=7200, energy_b_j=3600, vote="a")
+    before = _totals(_html(owner_client.get("/")))
+    unvoted = make_battle(energy_a_j=36000, energy_b_j=18000)  # both answers finished, no vote yet
+
+    assert _totals(_html(owner_client.get("/"))) == before
+
+    owner_client.post(f"/api/battles/{unvoted.id}/vote", '{"choice": "a"}', content_type="application/json")
+    after = _totals(_html(owner_client.get("/")))
+    assert after != before and wh(18.0) in after
+
+
+def test_it_sums_the_totals_in_the_database(owner_client, make_battle, django_assert_max_num_queries):
+    for _ in range(5):
+        make_battle(turns=(("done", "done"), ("done", "done"), ("done", "done")), vote="a")
+    cache.clear()
+    # Visitor, the day's total, the newest vote and the platform total: not one query per answer.
+    with django_assert_max_num_queries(6):
+        response = owner_client.get("/")
+    # 5 battles x (7.2 J + 3.6 J), every turn's tries summed.
+    assert f"jusqu'ici : {wh(5 * 10.8 / 3600)}" in _totals(_html(response))
 
 
 def test_it_shows_a_zero_total_on_an_empty_arena(client, db):

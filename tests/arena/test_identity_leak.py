@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from arena.leaderboard import compute_leaderboard
+from leaderboard.snapshots import compute_leaderboard
 from arena.models import LLM, Vote
 
 

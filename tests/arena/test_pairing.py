@@ -166,7 +166,7 @@ def test_it_gives_the_same_pair_for_the_same_seed_whatever_the_input_order():
 
 
 def test_it_rejects_an_unknown_mode():
-    with pytest.raises(PairingError, match="Unknown mode 'blitz'"):
+    with pytest.raises(PairingError, match="Unknown mode blitz"):
         _choose("blitz")
 
 
@@ -194,13 +194,13 @@ def test_it_rejects_random_mode_with_one_model():
 
 
 def test_it_rejects_unknown_custom_slugs():
-    with pytest.raises(PairingError, match="Unknown or disabled model.*'nope'"):
+    with pytest.raises(PairingError, match="Unknown or disabled model.*nope"):
         _choose("custom", chosen=["tiny", "nope"])
 
 
 def test_it_rejects_disabled_custom_slugs():
     models = MODELS + [Candidate("off", 5.0, enabled=False)]
-    with pytest.raises(PairingError, match="'off'"):
+    with pytest.raises(PairingError, match="off"):
         _choose("custom", models, chosen=["off"])
 
 

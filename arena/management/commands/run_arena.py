@@ -1,7 +1,8 @@
 """`make run`: build the demo's tiny models if absent, start one inference worker per
-demo model as a child process, then serve the arena on 127.0.0.1:8000.
+demo model as a child process, keep the leaderboard fresh (there is no Celery beat on
+the embedded default), then serve the arena on 127.0.0.1:8000.
 
-Ctrl-C (or SIGTERM) stops the web server and every worker with its engine.
+Ctrl-C (or SIGTERM) stops the web server, the refresher and every worker with its engine.
 """
 
 import os
@@ -14,7 +15,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from arena.catalogue import read_catalogue
-from inference_workers.launcher import MODELS_DIR, ensure_tiny_model, start_worker
+from devtools.launcher import MODELS_DIR, ensure_tiny_model, start_worker
+
+
+# How often the embedded leaderboard looks for new votes (it recomputes only after one).
+LEADERBOARD_CHECK_S = 10
 
 
 class Command(BaseCommand):
@@ -43,13 +48,18 @@ class Command(BaseCommand):
             for worker in workers:
                 worker.wait_ready()
             self.stdout.write(self.style.SUCCESS(f"\nThe arena is ready: http://{host}:{port}/  (Ctrl-C stops everything)\n"))
-            web = subprocess.Popen([sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "arena.asgi:application"])
+            refresher = subprocess.Popen([sys.executable, "manage.py", "refresh_leaderboard",
+                                          "--every", str(LEADERBOARD_CHECK_S)])
+            web = subprocess.Popen([sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"])
             signal.signal(signal.SIGTERM, lambda *_: web.terminate())
             try:
                 web.wait()
             except KeyboardInterrupt:
                 web.terminate()
                 web.wait(timeout=10)
+            finally:
+                refresher.terminate()
+                refresher.wait(timeout=10)
         finally:
             for worker in workers:
                 worker.stop()

@@ -11,8 +11,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from arena import ranking
-from arena.models import LLM, Battle, Message, Turn, Visitor, Vote
+import ranking
+from arena.models import LLM, Attempt, Battle, Message, Turn, Visitor, Vote
+from inference_workers.protocol import EnergyRecord
 
 
 class Command(BaseCommand):
@@ -51,10 +52,12 @@ class Command(BaseCommand):
                 for side, llm in (("a", a), ("b", b)):
                     tokens = rng.randint(20, 200)
                     energy_j = tokens * llm.params_b * 2.0 * rng.uniform(0.8, 1.2)
-                    Message.objects.create(turn=turn, side=side, status=Message.Status.DONE, content="synthetic",
-                                           completion_tokens=tokens, prompt_tokens=10,
-                                           energy={"measured": False, "method": "synthetic", "energy_j": energy_j,
-                                                   "duration_s": 1.0, "devices": [], "avg_concurrency": 1.0,
-                                                   "prompt_tokens": 10, "completion_tokens": tokens})
+                    message = Message.objects.create(turn=turn, side=side, status=Message.Status.DONE,
+                                                     content="synthetic", completion_tokens=tokens, prompt_tokens=10)
+                    attempt = Attempt(message=message, outcome=Attempt.Outcome.DONE, finished_at=timezone.now())
+                    attempt.set_energy(EnergyRecord(measured=False, method="synthetic", energy_j=energy_j,
+                                                    duration_s=1.0, avg_concurrency=1.0, prompt_tokens=10,
+                                                    completion_tokens=tokens))
+                    attempt.save()
                 Vote.objects.create(battle=battle, choice=ranking.OUTCOMES[o_code])
         self.stdout.write(f"{count} synthetic battles over {len(true)} models")

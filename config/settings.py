@@ -13,8 +13,17 @@ import dj_database_url
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
 def envbool(name: str, default: str = "False") -> bool:
-    return os.getenv(name, default).lower() in {"1", "true", "yes", "on"}
+    """A yes/no setting. A typo ("ture") raises: silently reading it as False could turn
+    a production safeguard off."""
+    value = os.getenv(name, default).strip().lower()
+    if value not in TRUE_WORDS | FALSE_WORDS:
+        raise ValueError(f"{name}={value!r} is neither true nor false (use one of {sorted(TRUE_WORDS | FALSE_WORDS)})")
+    return value in TRUE_WORDS
 
 
 def envint(name: str, default: int) -> int:
@@ -41,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "channels",
     "arena.apps.ArenaConfig",
+    "leaderboard.apps.LeaderboardConfig",
 ]
 
 MIDDLEWARE = [
@@ -56,8 +66,8 @@ MIDDLEWARE = [
     "arena.visitors.VisitorMiddleware",
 ]
 
-ROOT_URLCONF = "arena.urls"
-ASGI_APPLICATION = "arena.asgi.application"
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {
@@ -134,9 +144,8 @@ ARENA_PROMPTS_PER_MINUTE_VISITOR = envint("ARENA_PROMPTS_PER_MINUTE_VISITOR", 10
 ARENA_PROMPTS_PER_MINUTE_IP = envint("ARENA_PROMPTS_PER_MINUTE_IP", 30)
 ARENA_IP_HASH_SALT = os.getenv("ARENA_IP_HASH_SALT", SECRET_KEY)
 ARENA_WORKER_TIMEOUT_S = envfloat("ARENA_WORKER_TIMEOUT_S", 150.0)  # above the worker's stall timeout
-# Deployment profile for impacts (footprint/): zone, PUE, WUE, hardware.
+# Electricity zone for impacts (footprint/); PUE, WUE and hardware come from fixtures/footprint.
 ARENA_ZONE = os.getenv("ARENA_ZONE", "FRA")
-ARENA_DEPLOYMENT = os.getenv("ARENA_DEPLOYMENT", "default")
 
 LOGGING = {
     "version": 1,
@@ -147,5 +156,5 @@ LOGGING = {
 }
 
 CELERY_BEAT_SCHEDULE = {
-    "refresh-leaderboard": {"task": "arena.tasks.refresh_leaderboard", "schedule": float(LEADERBOARD_REFRESH_S)},
+    "refresh-leaderboard": {"task": "leaderboard.tasks.refresh_leaderboard", "schedule": float(LEADERBOARD_REFRESH_S)},
 }

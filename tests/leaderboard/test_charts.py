@@ -1,10 +1,10 @@
-"""arena.charts.score_energy_svg: the leaderboard's score-against-energy chart."""
+"""leaderboard.charts.score_energy_svg: the leaderboard's score-against-energy chart."""
 
 from __future__ import annotations
 
 import re
 
-from arena.charts import score_energy_svg
+from leaderboard.charts import score_energy_svg
 
 
 def _row(name: str, rating: float, wh_per_1k: float | None, *, pareto: bool = False) -> dict:

@@ -12,12 +12,15 @@ from collections import defaultdict
 
 import numpy as np
 from django.conf import settings
+from django.db.models import Case, Count, F, Max, Q, Sum, When
 from django.utils import timezone
 
 import footprint
 
-from . import ranking
-from .models import LLM, Battle, LeaderboardSnapshot, Message
+import ranking
+from arena.models import LLM, Battle, Message, Vote
+
+from .models import LeaderboardSnapshot
 
 MIN_VOTES_DEFAULT = 1
 
@@ -45,22 +48,34 @@ def _filtered_battles(filters: dict):
             .select_related("vote", "model_a", "model_b"))
 
 
+def _answer_energy_rows(filters: dict) -> list[tuple[str, float, int, bool]]:
+    """(model slug, J over every try, output tokens, all tries measured) per finished
+    answer of a voted battle in scope, in one aggregate query.
+
+    Energy belongs to answers, not votes, yet only voted battles count: a column that moved
+    when an unvoted answer finished would name that battle's models before the vote.
+    Identity-leak flags do not matter here (they concern the vote, not the energy)."""
+    rows = (Message.objects
+            .filter(status=Message.Status.DONE, turn__battle__in=_scope(filters, "created_at"),
+                    turn__battle__voted_at__isnull=False)
+            .annotate(slug=Case(When(side="a", then=F("turn__battle__model_a__slug")),
+                                default=F("turn__battle__model_b__slug")),
+                      energy_sum_j=Sum("attempts__energy_j"),
+                      unmeasured=Count("attempts", filter=Q(attempts__energy_j__isnull=False, attempts__measured=False)))
+            .filter(energy_sum_j__isnull=False)
+            .values_list("slug", "energy_sum_j", "completion_tokens", "unmeasured"))
+    return [(slug, energy_j, tokens or 0, unmeasured == 0) for slug, energy_j, tokens, unmeasured in rows]
+
+
 def energy_columns(model_slugs: list[str], filters: dict | None = None) -> dict[str, dict]:
     """Per model: median Wh per answer, Wh per 1,000 output tokens (median and IQR),
-    share of answers measured, gCO2e per 1,000 tokens in the deployment zone."""
-    from .battles import deployment_profile
+    share of answers measured, gCO2e (electricity use) per 1,000 tokens in the deployment zone."""
+    from arena.impacts import deployment_profile
 
     profile = deployment_profile()
-    per_model: dict[str, list[tuple[float, int, bool, dict]]] = defaultdict(list)
-    # Energy is a property of answers, not of votes: every finished answer in scope counts,
-    # whether or not its battle was voted on or flagged, with or without filters.
-    messages = Message.objects.filter(status=Message.Status.DONE, energy__isnull=False,
-                                      turn__battle__in=_scope(filters or {}, "created_at")).select_related(
-        "turn__battle__model_a", "turn__battle__model_b")
-    for m in messages:
-        slug = m.turn.battle.model(m.side).slug
-        per_model[slug].append((m.energy_j / 3600.0, m.completion_tokens or 0, bool(m.energy.get("measured")),
-                                m.energy_records()))
+    per_model: dict[str, list[tuple[float, int, bool]]] = defaultdict(list)
+    for slug, energy_j, tokens, measured in _answer_energy_rows(filters or {}):
+        per_model[slug].append((energy_j / 3600.0, tokens, measured))
     out = {}
     for slug in model_slugs:
         rows = per_model.get(slug, [])
@@ -71,7 +86,8 @@ def energy_columns(model_slugs: list[str], filters: dict | None = None) -> dict[
         wh = np.array([r[0] for r in rows])
         per_k = np.array([r[0] / r[1] * 1000 for r in rows if r[1] > 0])
         tokens = sum(r[1] for r in rows)
-        gwp = sum(footprint.compute_impacts(record, profile).gwp_usage_g.value for r in rows for record in r[3])
+        # Electricity-use emissions are proportional to energy: one computation on the sum.
+        gwp = footprint.compute_impacts({"energy_j": float(wh.sum()) * 3600.0}, profile).gwp_usage_g.value
         out[slug] = {
             "answers": len(rows),
             "median_wh": float(np.median(wh)),
@@ -142,8 +158,20 @@ def _style_features(battles) -> np.ndarray:
 
 
 def refresh_snapshot(**kwargs) -> LeaderboardSnapshot:
+    # Stamped with the time the computation started: a vote cast while it runs is newer
+    # than the snapshot, so the next staleness check picks it up.
+    started = timezone.now()
     data = compute_leaderboard(**kwargs)
-    return LeaderboardSnapshot.objects.create(data=data)
+    return LeaderboardSnapshot.objects.create(created_at=started, data=data)
+
+
+def snapshot_is_stale() -> bool:
+    """True when a vote came in after the latest snapshot (or there are votes and no snapshot)."""
+    newest_vote = Vote.objects.aggregate(t=Max("created_at"))["t"]
+    if newest_vote is None:
+        return False
+    snap = LeaderboardSnapshot.objects.order_by("-created_at").only("created_at").first()
+    return snap is None or snap.created_at < newest_vote
 
 
 def latest_snapshot() -> dict | None:

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from .leaderboard import refresh_snapshot
+from .snapshots import refresh_snapshot
 
 
 @shared_task

@@ -19,8 +19,8 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from .charts import score_energy_svg
-from .leaderboard import compute_leaderboard, latest_snapshot
-from .models import Battle
+from .snapshots import compute_leaderboard, latest_snapshot
+from arena.models import Battle
 
 CSV_COLUMNS = ["rank", "slug", "name", "organization", "license_kind", "params_b", "rating", "lower", "upper", "votes",
                "answers", "median_wh", "wh_per_1k_tokens", "wh_per_1k_tokens_q1", "wh_per_1k_tokens_q3",
@@ -87,7 +87,7 @@ def leaderboard_page(request):
         snap, error = {"rows": [], "battles": 0, "computed_at": None}, str(exc)
     chart = score_energy_svg(snap["rows"], title=_("Preference score against energy per 1,000 tokens"),
                              x_label=_("Wh per 1,000 output tokens (log scale)"), y_label=_("Preference score"))
-    return render(request, "arena/leaderboard.html", {"snap": snap, "chart": chart, "error": error,
+    return render(request, "leaderboard/leaderboard.html", {"snap": snap, "chart": chart, "error": error,
                                                       "params": request.GET, "modes": Battle.Mode.choices},
                   status=400 if error else 200)
 
