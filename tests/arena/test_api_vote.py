@@ -347,3 +347,25 @@ def test_it_keeps_votes_on_battles_from_the_database(make_battle):
     # The factory's stored vote is what the views read: a guard for the tests above.
     battle = make_battle(vote="b")
     assert Battle.objects.get(pk=battle.pk).is_voted
+
+
+def test_it_says_not_measured_for_a_worker_without_a_meter(owner_client, make_battle):
+    """A worker run with `--meter off` sends a record without figures: the reveal says so
+    instead of failing or showing a made-up zero."""
+    battle = make_battle()
+    message = Message.objects.get(turn__battle=battle, side="a")
+    message.attempts.all().delete()
+    add_attempt(message, {"measured": False, "method": "off", "energy_j": None, "gpu_j": None, "cpu_j": None,
+                          "duration_s": None, "devices": [], "avg_concurrency": None, "prompt_tokens": 10,
+                          "completion_tokens": 16, "sampling_period_s": None})
+
+    response = _vote(owner_client, battle)
+
+    assert response.status_code == 200
+    side_a = response.json()["reveal"]["a"]
+    assert side_a["energy"]["energy_wh"] is None and side_a["impacts"] is None
+    assert side_a["energy"]["messages"][0]["energy_wh"] is None
+    assert response.json()["reveal"]["b"]["energy"]["energy_wh"] > 0
+    assert response.json()["reveal"]["comparison"] == "" and not response.json()["reveal"]["worth_question"]["asked"]
+    page = owner_client.get(f"/battles/{battle.id}/").content.decode()
+    assert "non mesurée" in page

@@ -1,0 +1,87 @@
+"""inference.client against real workers: deltas, then an outcome whose typed energy
+record round-trips worker -> arena (Attempt) -> footprint; failures as stable codes."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+import footprint
+from arena.models import Attempt
+from inference.client import AnswerFailed, ModelClient
+from inference.routing import Backend, backend_for
+from inference_workers.engines import free_port
+from inference_workers.protocol import EnergyRecord
+
+HELLO = [{"role": "user", "content": "Bonjour, parle-moi du soleil."}]
+
+
+async def test_it_streams_deltas_then_a_typed_energy_record(arena_workers):
+    client = ModelClient(timeout_s=60)
+    try:
+        answer = client.answer(Backend(arena_workers["tiny-a"], "tiny-a"), HELLO, max_tokens=12,
+                               request_id=uuid.uuid4().hex)
+        text = [delta async for delta in answer]
+    finally:
+        await client.aclose()
+    assert text and answer.outcome is not None
+    record = answer.outcome.energy
+    assert isinstance(record, EnergyRecord) and record.has_figures and record.energy_j > 0
+    assert record.completion_tokens == answer.outcome.completion_tokens > 0
+    assert answer.ttft_ms is not None and answer.elapsed_ms() >= answer.ttft_ms
+
+
+@pytest.mark.django_db
+async def test_it_round_trips_the_record_through_the_database_into_footprint(arena_workers):
+    client = ModelClient(timeout_s=60)
+    try:
+        answer = client.answer(Backend(arena_workers["tiny-b"], "tiny-b"), HELLO, max_tokens=8,
+                               request_id=uuid.uuid4().hex)
+        _ = [d async for d in answer]
+    finally:
+        await client.aclose()
+    sent = answer.outcome.energy
+    attempt = Attempt(outcome="done")
+    attempt.set_energy(sent)
+    assert attempt.energy_record() == sent  # what the arena stores is what the worker sent
+    assert (attempt.energy_j, attempt.measured, attempt.method) == (sent.energy_j, sent.measured, sent.method)
+    typed = footprint.compute_impacts(attempt.energy_record())
+    raw = footprint.compute_impacts(sent.model_dump(mode="json"))
+    assert typed.gwp_g.value == raw.gwp_g.value > 0
+
+
+async def test_it_finds_the_energy_of_an_answer_it_cut(arena_workers):
+    client = ModelClient(timeout_s=60)
+    backend = Backend(arena_workers["chatty"], "chatty")
+    rid = uuid.uuid4().hex
+    try:
+        deltas = aiter(client.answer(backend, HELLO, max_tokens=500, request_id=rid))
+        await anext(deltas)
+        await deltas.aclose()  # the reader goes away after the first delta: the request is cut
+        finished = await client.aborted_energy(backend, rid)
+    finally:
+        await client.aclose()
+    assert finished is not None and finished.id == rid
+    assert finished.outcome in ("aborted", "ok") and finished.energy.energy_j > 0
+
+
+async def test_it_names_an_unreachable_worker():
+    client = ModelClient(timeout_s=5)
+    try:
+        answer = client.answer(Backend(f"http://127.0.0.1:{free_port()}", "nobody"), HELLO, max_tokens=4,
+                               request_id=uuid.uuid4().hex)
+        with pytest.raises(AnswerFailed) as failed:
+            _ = [d async for d in answer]
+    finally:
+        await client.aclose()
+    assert failed.value.code == "worker_unreachable" and answer.outcome is None
+
+
+def test_it_routes_a_model_to_the_worker_its_catalogue_entry_names(monkeypatch):
+    class Entry:
+        slug, worker_env, worker_default_url = "heron", "WORKER_URL_HERON_TEST", "http://127.0.0.1:8104/"
+
+    assert backend_for(Entry()) == Backend("http://127.0.0.1:8104", "heron")
+    monkeypatch.setenv("WORKER_URL_HERON_TEST", "http://gpu-node-3:8000")
+    assert backend_for(Entry()).url == "http://gpu-node-3:8000"
