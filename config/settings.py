@@ -87,8 +87,15 @@ TEMPLATES = [
 
 DATABASES = {"default": dj_database_url.config(default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}", conn_max_age=0)}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Streams from two sides write while a vote may arrive: wait for the lock rather than fail.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # A room of people voting at once on the embedded default: WAL lets readers go on while
+    # one writes; IMMEDIATE takes the write lock when a transaction starts, so two writers
+    # queue on the busy timeout instead of one failing with "database is locked" when it
+    # upgrades a read lock half-way through.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
     # A file, not memory, so that the browser tests' server process sees the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
 
