@@ -39,7 +39,7 @@ class _Body(BaseModel):
 
 class ConsentBody(_Body):
     accept_terms: Literal[True]
-    publish: StrictBool = False  # only JSON true consents: "false" is not a yes
+    publish: StrictBool | None = None  # only JSON true consents: "false" is not a yes
 
 
 class BattleBody(_Body):
@@ -154,7 +154,7 @@ def consent(request):
     body = _parse(ConsentBody, request)
     visitor, _created = Visitor.objects.get_or_create(pk=request.visitor_id)
     visitor.terms_accepted_at = visitor.terms_accepted_at or timezone.now()
-    visitor.publish_consent = body.publish
+    visitor.publish_consent = body.publish is True
     visitor.save()
     return JsonResponse({"terms_accepted": True, "publish": visitor.publish_consent})
 

@@ -329,3 +329,49 @@ def test_it_rejects_invalid_consent_json():
 
 def test_it_requires_post_for_consent(owner_client):
     assert owner_client.get(CONSENT_URL).status_code == 405
+
+
+# -- hostile bodies: a clear 400, never a 500, nothing stored --------------------------------
+HOSTILE_BODIES = [
+    '{"prompt": "x", "mode": ' + "9" * 4400 + "}",  # over Python's integer-string limit
+    '{"prompt": ' + "[" * 5000 + "]" * 5000 + "}",  # deeper than the parser's recursion
+    '{"prompt": "\\ud800 lone surrogate"}',
+    '{"prompt": "ok", "workshop": "\\udfff"}',
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES)
+def test_it_answers_hostile_json_with_a_400(owner_client, body):
+    response = owner_client.post(URL, body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] in ("invalid_json", "empty_prompt", "unknown_mode", "invalid_workshop")
+    assert Battle.objects.count() == 0
+
+
+@pytest.mark.parametrize("workshop", [{"code": "X"}, ["X"], "W" * 10_000, 12])
+def test_it_validates_the_workshop_code(owner_client, workshop):
+    response = _start(owner_client, workshop=workshop)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_workshop"
+    assert "atelier" in response.json()["error"]["message"]  # in the visitor's language
+
+
+@pytest.mark.parametrize("publish", ["false", "true", 1, None])
+def test_it_takes_only_json_true_or_false_as_publication_consent(publish):
+    visitor = Visitor.objects.create()
+    client = Client()
+    client.cookies[COOKIE] = str(visitor.pk)
+    response = post_json(client, "/api/consent", {"accept_terms": True, "publish": publish})
+    if publish is None:  # null: the default, no consent
+        assert response.status_code == 200 and response.json()["publish"] is False
+    else:
+        assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_publish"
+    visitor.refresh_from_db()
+    assert visitor.publish_consent is False
+
+
+def test_it_answers_a_comment_with_a_lone_surrogate_with_a_400(owner_client, make_battle):
+    battle = make_battle()
+    response = owner_client.post(f"/api/battles/{battle.id}/vote",
+                                 '{"choice": "a", "comments": {"a": "\\ud83d"}}', content_type="application/json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
+    assert not Battle.objects.get(pk=battle.pk).is_voted
