@@ -94,10 +94,19 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             except ArenaError as exc:
                 await self._error(None, exc.code, exc.message)
 
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        if text_data is None:  # a binary frame: answered, not a crash
+            with translation.override(self.language):
+                await self._error(None, "unknown_type", _("Unknown message type."))
+            return
+        await super().receive(text_data=text_data, **kwargs)
+
     async def decode_json(self, text_data):
         try:
-            return json.loads(text_data)
-        except json.JSONDecodeError:
+            data = json.loads(text_data)
+            json.dumps(data, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be stored
+            return data
+        except (ValueError, RecursionError, UnicodeError):  # bad JSON, huge integers, deep nesting
             return None
 
     # -- client commands -------------------------------------------------------------

@@ -219,3 +219,24 @@ async def test_it_answers_bad_frames_with_an_error_frame(arena_llms, settings):
     await comm.send_json_to({"type": "prompt", "text": "x" * 9000})
     assert (await comm.receive_json_from())["code"] == "prompt_too_long"
     await comm.disconnect()
+
+
+async def test_it_survives_malformed_frames(arena_llms, settings):
+    settings.ARENA_MAX_TOKENS = 8
+    visitor = str(uuid.uuid4())
+    battle = await database_sync_to_async(make_battle)(visitor, arena_llms["tiny-a"], arena_llms["tiny-b"])
+    comm = communicator(battle, visitor)
+    await comm.connect()
+    await frames_until_done(comm)
+    bad = [{"bytes_data": b"\x00\x01"}, {"text_data": " "}, {"text_data": '{"type": "prompt", "text": 42}'},
+           {"text_data": '{"type": "prompt", "text": "\\ud800"}'}, {"text_data": '{"type": 1' + "9" * 5000 + "}"},
+           {"text_data": "[" * 5000 + "]" * 5000}, {"text_data": '{"type": "retry", "side": ["a"]}'}]
+    for frame in bad:
+        await comm.send_to(**frame)
+        reply = await comm.receive_json_from(timeout=10)
+        assert reply["type"] == "error" and reply["code"] in ("unknown_type", "empty_prompt", "invalid_side"), frame
+    # The socket lives: the next real prompt is answered.
+    await comm.send_json_to({"type": "prompt", "text": "Et la lune ?"})
+    frames = await frames_until_done(comm)
+    assert {f["side"] for f in frames if f["type"] == "done"} == {"a", "b"}
+    await comm.disconnect()
