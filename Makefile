@@ -10,7 +10,7 @@ VENV := .venv
 ENGINE := .venv-engine
 PY := $(VENV)/bin/python
 
-$(VENV)/.installed: requirements/base.txt requirements/test.txt
+$(VENV)/.installed: requirements/base.txt requirements/worker.txt requirements/test.txt
 	@test -n "$(PY312)" || { echo "Python 3.12 is needed (Django 6)"; exit 1; }
 	test -x $(PY) || $(PY312) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements/test.txt

@@ -38,9 +38,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inference_workers.engines import EngineProcess, EngineSpec, free_port  # noqa: E402
-from inference_workers.launcher import MODELS_DIR, ensure_tiny_model, start_worker  # noqa: E402
+from devtools.launcher import MODELS_DIR, ensure_tiny_model, start_worker  # noqa: E402
 from inference_workers.meter import Meter  # noqa: E402
-from inference_workers.power import CpuTimeSource, NullSource, open_power_source  # noqa: E402
+from inference_workers.power import CpuTimeSource, NullSource, default_sampling_period_s, open_power_source  # noqa: E402
+from inference_workers.protocol import EnergyRecord  # noqa: E402
 
 PROMPTS = [
     "Comment économiser l'énergie à la maison ?",
@@ -150,10 +151,10 @@ async def bench(args, on_url: str, off_url: str, bias: dict, cpu: dict) -> dict:
                 results["engine_busy"].append(used["engine"] / wall * 100)
                 if tokens != args.concurrency * args.max_tokens:
                     print(f"  note: round {r} {side}: {tokens} tokens, not {args.concurrency * args.max_tokens}")
-                energy = finals[-1]["energy"]
+                energy = EnergyRecord.model_validate(finals[-1]["energy"])
                 meter = args.meter if side == "on" else args.baseline_meter
-                assert (energy["method"] == "off") == (meter == "off"), energy
-                assert (energy["energy_j"] is None) == (meter == "off"), energy
+                assert (energy.method == "off") == (meter == "off"), energy
+                assert energy.has_figures == (meter != "off"), energy
                 results[side].append(tps)
                 pair[side] = tps
             pairs.append(pair["on"] / pair["off"])
@@ -164,7 +165,7 @@ async def bench(args, on_url: str, off_url: str, bias: dict, cpu: dict) -> dict:
                       f"engine busy {results['engine_busy'][-2]:3.0f}% {results['engine_busy'][-1]:3.0f}%")
         final = await one_request(client, on_url, PROMPTS[0], args.max_tokens, bias)
     results["pairs"] = pairs
-    results["on_method"] = final["energy"]["method"]
+    results["on_method"] = EnergyRecord.model_validate(final["energy"]).method
     return results
 
 
@@ -177,7 +178,8 @@ def main() -> int:
     parser.add_argument("--meter", default="auto", help="--meter of the metering worker (auto, cpu, rapl, nvml)")
     parser.add_argument("--baseline-meter", default="off",
                         help="--meter of the baseline worker: off; the same as --meter for an A/A control run")
-    parser.add_argument("--sampling-period", type=float, default=0.05)
+    parser.add_argument("--sampling-period", type=float, default=default_sampling_period_s(),
+                        help="--sampling-period of both workers (default: %(default)s, from fixtures/meter.yaml)")
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=(os.cpu_count() or 1) >= 2,
                         help="engine on CPU 0, workers and client on the others")
     parser.add_argument("--nice", type=int, default=0,

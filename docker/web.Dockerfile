@@ -10,7 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # Dependencies first, so that a code change does not reinstall them.
-COPY requirements/base.txt requirements/base.txt
+COPY requirements/base.txt requirements/worker.txt requirements/
 RUN pip install -r requirements/base.txt
 
 COPY . .

@@ -1,4 +1,4 @@
-"""Command line: `python -m inference_workers serve ...` and `... tiny-model ...`."""
+"""Command line: `python -m inference_workers serve ...` (tiny demo models: `python -m devtools tiny-model`)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+
+from .power import default_sampling_period_s
 
 
 def _gpus(text: str) -> list[int]:
@@ -28,7 +30,8 @@ def serve_parser(sub) -> None:
     p.add_argument("--engine-port", type=int, help="port for the launched engine (default: a free one)")
     p.add_argument("--meter", choices=["auto", "nvml", "rapl", "cpu", "off"], default="auto",
                    help="power source; off: no energy record (benchmarks of the meter's cost only)")
-    p.add_argument("--sampling-period", type=float, default=0.05, help="seconds between power readings")
+    p.add_argument("--sampling-period", type=float, default=default_sampling_period_s(),
+                   help="seconds between power readings (default: %(default)s, from fixtures/meter.yaml)")
     p.add_argument("--max-tokens-limit", type=int, default=1024)
     p.add_argument("--max-prompt-chars", type=int, default=32_000)
     p.add_argument("--stall-timeout", type=float, default=120.0,
@@ -59,15 +62,9 @@ def run_serve(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "tiny-model":
-        # Runs in the engine environment (torch, transformers): import nothing else first.
-        from .tiny_model import main as tiny_main
-
-        return tiny_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m inference_workers")
     sub = parser.add_subparsers(dest="command", required=True)
     serve_parser(sub)
-    sub.add_parser("tiny-model", help="build a tiny local demo model (see --help of the subcommand)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health probe otherwise

@@ -1,8 +1,9 @@
-"""The worker's HTTP application: routes, and startup/shutdown in one place.
+"""The worker's HTTP application: routes, its typed state, and startup/shutdown in one place.
 
-`lifespan` starts the engine (or attaches to one), waits until it answers, opens the
-power source and starts the sampler; on exit it stops all of them, so stopping the
-worker stops the engine.
+`running_worker` starts the engine (or attaches to one), waits until it answers, opens
+the power source and starts the sampler; on exit it stops all of them, so stopping the
+worker stops the engine. What it built is one `WorkerState`, on `app.state.worker`,
+which also watches the engine and starts a launched one again when it dies.
 """
 
 from __future__ import annotations
@@ -10,17 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from .engines import EngineError, EngineProcess, EngineSpec, free_port, probe_health
 from .meter import Meter
 from .metrics import WorkerMetrics
-from .power import open_power_source
-from .protocol import APIError, parse_chat_request
+from .power import default_sampling_period_s, open_power_source
+from .protocol import APIError, FinishedRequest, parse_chat_request
 from .serving import ChatServing, Limits, request_id
 from .streaming import DisconnectAwareStreamingResponse
 
@@ -37,7 +39,7 @@ class WorkerConfig:
     gpus: list[int] = field(default_factory=list)
     device: str | None = None
     meter: str = "auto"
-    sampling_period_s: float = 0.05
+    sampling_period_s: float = field(default_factory=default_sampling_period_s)
     limits: Limits = field(default_factory=Limits)
     engine_args: list[str] = field(default_factory=list)
     engine_log: Path | None = None
@@ -49,143 +51,193 @@ class WorkerConfig:
         return self.served_model_name or self.model
 
 
-def create_app(config: WorkerConfig) -> FastAPI:
-    state: dict = {}
+@dataclass
+class WorkerState:
+    """The running worker: its engine, meter and serving, and what it knows of the engine's health.
 
-    def engine_alive() -> bool:
-        engine: EngineProcess | None = state.get("engine")
-        if engine is not None:
-            return engine.alive() and state.get("engine_ready", True)
-        return state.get("upstream_up", False)
+    Built by `running_worker`; routes reach it through `_worker(request)`."""
 
-    async def restart_engine(engine: EngineProcess, metrics: WorkerMetrics, meter: Meter) -> None:
-        """Start a launched engine again after it died, backing off if it keeps dying."""
-        now = asyncio.get_running_loop().time()
-        recent = now - state.get("last_restart", float("-inf")) < 60
-        state["restart_delay"] = min(state.get("restart_delay", 0.5) * 2, 60.0) if recent else 1.0
-        state["last_restart"] = now
-        state["engine_ready"] = False
-        await asyncio.sleep(state["restart_delay"])
-        log.warning("restarting the inference engine (waited %.0f s)", state["restart_delay"])
-        try:
-            engine.start()
-            await asyncio.to_thread(engine.wait_ready, config.ready_timeout_s)
-        except EngineError as exc:
-            log.error("the inference engine did not come back: %s", exc)
-            return
-        follow = getattr(meter.source, "follow", None)
-        if follow is not None:  # a CPU-time model reads the engine's own processes
-            follow(engine.pid)
-        metrics.engine_restarts.inc()
-        state["engine_ready"] = True
+    config: WorkerConfig
+    engine: EngineProcess | None  # None: attached to an engine already running (--upstream)
+    meter: Meter
+    metrics: WorkerMetrics
+    serving: ChatServing = field(init=False)  # needs `engine_alive`: built in __post_init__
+    upstream_url: str = ""
+    upstream_model: str = ""
+    engine_ready: bool = True  # false while a launched engine is being started again
+    upstream_up: bool = False  # the last health probe of an attached engine
+    restart_delay_s: float = 0.5
+    last_restart_s: float = float("-inf")  # event-loop time of the last restart
 
-    async def watch_engine(serving: ChatServing) -> None:
+    def __post_init__(self) -> None:
+        self.serving = ChatServing(
+            upstream_url=self.upstream_url, upstream_model=self.upstream_model,
+            served_names={self.config.public_name, self.config.model}, public_name=self.config.public_name,
+            meter=self.meter, metrics=self.metrics, limits=self.config.limits, engine_alive=self.engine_alive,
+        )
+
+    def engine_alive(self) -> bool:
+        if self.engine is not None:
+            return self.engine.alive() and self.engine_ready
+        return self.upstream_up
+
+    async def watch_engine(self) -> None:
         """Notice an engine that died, so that requests in flight end now, not at a timeout,
         and start a launched engine again."""
         was_up = True
         while True:
-            await asyncio.sleep(config.health_period_s)
-            engine = state.get("engine")
-            if engine is None:
-                state["upstream_up"] = await asyncio.to_thread(probe_health, config.upstream)
-            up = engine_alive()
+            await asyncio.sleep(self.config.health_period_s)
+            if self.engine is None:
+                self.upstream_up = await asyncio.to_thread(probe_health, self.upstream_url)
+            up = self.engine_alive()
             if was_up and not up:
-                log.error("the inference engine went down; ending %d request(s) in flight", len(serving._inflight))
-                await serving.abort_all()
-            if engine is not None and not engine.alive():
-                await restart_engine(engine, serving.metrics, serving.meter)
-            was_up = engine_alive()
+                log.error("the inference engine went down; ending %d request(s) in flight", self.serving.in_flight)
+                await self.serving.abort_all()
+            if self.engine is not None and not self.engine.alive():
+                await self.restart_engine()
+            was_up = self.engine_alive()
 
+    async def restart_engine(self) -> None:
+        """Start a launched engine again after it died, backing off if it keeps dying."""
+        engine = self.engine
+        assert engine is not None, "an attached engine is not ours to restart"
+        now_s = asyncio.get_running_loop().time()
+        recent = now_s - self.last_restart_s < 60
+        self.restart_delay_s = min(self.restart_delay_s * 2, 60.0) if recent else 1.0
+        self.last_restart_s = now_s
+        self.engine_ready = False
+        await asyncio.sleep(self.restart_delay_s)
+        log.warning("restarting the inference engine (waited %.0f s)", self.restart_delay_s)
+        try:
+            engine.start()
+            await asyncio.to_thread(engine.wait_ready, self.config.ready_timeout_s)
+        except EngineError as exc:
+            log.error("the inference engine did not come back: %s", exc)
+            return
+        follow = getattr(self.meter.source, "follow", None)
+        if follow is not None:  # a CPU-time model reads the engine's own processes
+            follow(engine.pid)
+        self.metrics.engine_restarts.inc()
+        self.engine_ready = True
+
+
+def engine_spec(config: WorkerConfig) -> EngineSpec:
+    """The engine to launch, or (port 0) the one `--upstream` names, which is only asked
+    for what it calls the model."""
+    if config.upstream:
+        return EngineSpec(config.engine, config.model, port=0, gpus=config.gpus,
+                          served_model_name=config.served_model_name, device=config.device)
+    return EngineSpec(config.engine, config.model, port=config.engine_port or free_port(), gpus=config.gpus,
+                      served_model_name=config.served_model_name, device=config.device,
+                      extra_args=config.engine_args)
+
+
+@contextlib.asynccontextmanager
+async def running_worker(config: WorkerConfig) -> AsyncIterator[WorkerState]:
+    """The worker, started: engine answering, meter sampling, engine watched. On exit
+    everything stops, the launched engine last."""
+    spec = engine_spec(config)
+    engine = None
+    upstream_up = False
+    if config.upstream:
+        upstream_url = config.upstream.rstrip("/")
+        upstream_up = await asyncio.to_thread(probe_health, upstream_url)
+    else:
+        engine = EngineProcess(spec, log_path=config.engine_log)
+        engine.start()
+        upstream_url = spec.base_url
+    try:
+        if engine is not None:
+            await asyncio.to_thread(engine.wait_ready, config.ready_timeout_s)
+        source = open_power_source(config.meter, gpus=config.gpus, engine_pid=engine.pid if engine else None)
+        meter = Meter(source, period_s=config.sampling_period_s)
+        meter.start()
+        worker = WorkerState(config, engine=engine, meter=meter, metrics=WorkerMetrics(meter),
+                             upstream_url=upstream_url, upstream_model=spec.upstream_model, upstream_up=upstream_up)
+        watcher = asyncio.create_task(worker.watch_engine())
+        try:
+            yield worker
+        finally:
+            watcher.cancel()
+            await worker.serving.close()
+            meter.stop()
+    finally:
+        if engine is not None:
+            await asyncio.to_thread(engine.stop)
+
+
+# -- routes ---------------------------------------------------------------------------
+router = APIRouter()
+
+
+def _worker(request: Request) -> WorkerState:
+    return request.app.state.worker
+
+
+async def _api_error(request: Request, exc: APIError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status)
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request):
+    serving = _worker(request).serving
+    req = parse_chat_request(await request.body())
+    serving.check(req)
+    rid = request_id(request.headers.get("x-request-id"))
+    if req.stream:
+        return DisconnectAwareStreamingResponse(
+            serving.stream(req, rid), media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Request-ID": rid},
+        )
+    return JSONResponse(await serving.complete(req, rid), headers={"X-Request-ID": rid})
+
+
+@router.get("/v1/requests/{rid}")
+async def finished_request(request: Request, rid: str) -> FinishedRequest:
+    """The energy of a finished request, aborted ones included, by its X-Request-ID."""
+    finished = _worker(request).serving.finished.get(rid)
+    if finished is None:
+        raise APIError(404, f"no finished request {rid!r} on this worker (still running, or too old)",
+                       code="request_not_found")
+    return finished
+
+
+@router.get("/v1/models")
+async def models(request: Request):
+    name = _worker(request).config.public_name
+    return {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "arena-worker"}]}
+
+
+@router.get("/health")
+async def health(request: Request):
+    worker = _worker(request)
+    source = worker.meter.source
+    up = worker.engine_alive()
+    body = {
+        "status": "ok" if up else "down",
+        "engine": {"name": worker.config.engine, "up": up, "pid": worker.engine.pid if worker.engine else None,
+                   "upstream": worker.config.upstream},
+        "model": worker.config.public_name,
+        "meter": {"method": source.method, "measured": source.measured,
+                  "devices": source.devices, "sampling_period_s": worker.meter.period_s},
+        "active_requests": worker.meter.active,
+    }
+    return JSONResponse(body, status_code=200 if up else 503)
+
+
+@router.get("/metrics")
+async def metrics(request: Request):
+    return Response(_worker(request).metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+def create_app(config: WorkerConfig) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = None
-        if config.upstream:
-            upstream_url = config.upstream.rstrip("/")
-            state["upstream_up"] = await asyncio.to_thread(probe_health, upstream_url)
-            spec = EngineSpec(config.engine, config.model, port=0, gpus=config.gpus,
-                              served_model_name=config.served_model_name, device=config.device)
-        else:
-            spec = EngineSpec(config.engine, config.model, port=config.engine_port or free_port(), gpus=config.gpus,
-                              served_model_name=config.served_model_name, device=config.device,
-                              extra_args=config.engine_args)
-            engine = EngineProcess(spec, log_path=config.engine_log)
-            engine.start()
-            state["engine"] = engine
-            upstream_url = spec.base_url
-        try:
-            if engine is not None:
-                await asyncio.to_thread(engine.wait_ready, config.ready_timeout_s)
-            source = open_power_source(config.meter, gpus=config.gpus, engine_pid=engine.pid if engine else None)
-            meter = Meter(source, period_s=config.sampling_period_s)
-            meter.start()
-            metrics = WorkerMetrics(meter)
-            serving = ChatServing(
-                upstream_url=upstream_url, upstream_model=spec.upstream_model,
-                served_names={config.public_name, config.model}, public_name=config.public_name,
-                meter=meter, metrics=metrics, limits=config.limits, engine_alive=engine_alive,
-            )
-            state.update(meter=meter, metrics=metrics, serving=serving)
-            watcher = asyncio.create_task(watch_engine(serving))
-            try:
-                yield
-            finally:
-                watcher.cancel()
-                await serving.close()
-                meter.stop()
-        finally:
-            if engine is not None:
-                await asyncio.to_thread(engine.stop)
+        async with running_worker(config) as worker:
+            app.state.worker = worker
+            yield
 
     app = FastAPI(title="Arena inference worker", lifespan=lifespan)
-
-    @app.exception_handler(APIError)
-    async def _api_error(request: Request, exc: APIError):
-        return exc.response()
-
-    @app.post("/v1/chat/completions")
-    async def chat_completions(request: Request):
-        serving: ChatServing = state["serving"]
-        req = parse_chat_request(await request.body())
-        serving.check(req)
-        rid = request_id(request.headers.get("x-request-id"))
-        if req.stream:
-            return DisconnectAwareStreamingResponse(
-                serving.stream(req, rid), media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Request-ID": rid},
-            )
-        return JSONResponse(await serving.complete(req, rid), headers={"X-Request-ID": rid})
-
-    @app.get("/v1/requests/{rid}")
-    async def finished_request(rid: str):
-        """The energy of a finished request, aborted ones included, by its X-Request-ID."""
-        record = state["serving"].finished.get(rid)
-        if record is None:
-            raise APIError(404, f"no finished request {rid!r} on this worker (still running, or too old)",
-                           code="request_not_found")
-        return record
-
-    @app.get("/v1/models")
-    async def models():
-        return {"object": "list", "data": [{"id": config.public_name, "object": "model", "owned_by": "arena-worker"}]}
-
-    @app.get("/health")
-    async def health():
-        meter: Meter = state["meter"]
-        engine = state.get("engine")
-        up = engine_alive()
-        body = {
-            "status": "ok" if up else "down",
-            "engine": {"name": config.engine, "up": up, "pid": engine.pid if engine else None,
-                       "upstream": config.upstream},
-            "model": config.public_name,
-            "meter": {"method": meter.source.method, "measured": meter.source.measured,
-                      "devices": meter.source.devices, "sampling_period_s": meter.period_s},
-            "active_requests": meter.active,
-        }
-        return JSONResponse(body, status_code=200 if up else 503)
-
-    @app.get("/metrics")
-    async def metrics():
-        return Response(state["metrics"].render(), media_type="text/plain; version=0.0.4")
-
+    app.add_exception_handler(APIError, _api_error)
+    app.include_router(router)
     return app

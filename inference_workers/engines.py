@@ -199,7 +199,9 @@ def probe_health(base_url: str, timeout_s: float = 2.0) -> bool:
 
 
 def python_for_engine() -> str:
-    """The interpreter that has torch and transformers (for the tiny-model recipe)."""
+    """The interpreter that has torch and transformers (for the tiny-model recipe):
+    ARENA_ENGINE_PYTHON, else the repo's engine venv, else this very interpreter (which
+    `python -m devtools` then reports as "no engine interpreter")."""
     override = os.environ.get("ARENA_ENGINE_PYTHON")
     if override:
         return override

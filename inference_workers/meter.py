@@ -4,6 +4,7 @@ The thread reads the source every `period_s`; request events (start, first token
 finish) read it too, so that interval edges fall exactly on them. Tokens are only
 counted between readings: the hot path of a stream never touches the source.
 With metering off (`NullSource`) there is no thread and every event is a no-op.
+`record` turns what the ledger charged a finished request into its `EnergyRecord`.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import time
 from collections.abc import Callable
 
 from .attribution import EnergyLedger, RequestEnergy
-from .power import NullSource, PowerSource
+from .power import NullSource, PowerSource, default_sampling_period_s
+from .protocol import EnergyRecord
 
 
 class Meter:
-    def __init__(self, source: PowerSource, period_s: float = 0.05, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, source: PowerSource, period_s: float | None = None, clock: Callable[[], float] = time.monotonic):
         self.source = source
         self.enabled = not isinstance(source, NullSource)
-        self.period_s = period_s
+        self.period_s = default_sampling_period_s() if period_s is None else period_s
         self._clock = clock
         self._lock = threading.Lock()
         self._ledger = EnergyLedger(clock(), source.read_energy_j())
@@ -112,23 +114,22 @@ class Meter:
     def active(self) -> int:
         return self._ledger.active
 
-    def record(self, usage: RequestEnergy, *, prompt_tokens: int, completion_tokens: int) -> dict:
+    def record(self, usage: RequestEnergy, *, prompt_tokens: int, completion_tokens: int) -> EnergyRecord:
         """The energy record of DESIGN.md for one finished request."""
         if not self.enabled:  # nothing was measured or estimated: no figure, not a zero
-            return {"measured": False, "method": self.source.method, "energy_j": None, "gpu_j": None, "cpu_j": None,
-                    "duration_s": None, "devices": [], "avg_concurrency": None, "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens, "sampling_period_s": None}
+            return EnergyRecord(measured=False, method=self.source.method,
+                                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
         energy_j = round(usage.energy_j, 6)
-        return {
-            "measured": self.source.measured,
-            "method": self.source.method,
-            "energy_j": energy_j,
-            "gpu_j": energy_j if self.source.kind == "gpu" else None,
-            "cpu_j": energy_j if self.source.kind == "cpu" else None,
-            "duration_s": round(usage.duration_s, 4),
-            "devices": list(self.source.devices),
-            "avg_concurrency": round(usage.avg_concurrency, 3),
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "sampling_period_s": self.period_s,
-        }
+        return EnergyRecord(
+            measured=self.source.measured,
+            method=self.source.method,
+            energy_j=energy_j,
+            gpu_j=energy_j if self.source.kind == "gpu" else None,
+            cpu_j=energy_j if self.source.kind == "cpu" else None,
+            duration_s=round(usage.duration_s, 4),
+            devices=list(self.source.devices),
+            avg_concurrency=round(usage.avg_concurrency, 3),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            sampling_period_s=self.period_s,
+        )

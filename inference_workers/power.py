@@ -201,6 +201,12 @@ def load_meter_constants() -> dict:
         return yaml.safe_load(fh)
 
 
+def default_sampling_period_s() -> float:
+    """Seconds between two power readings unless `--sampling-period` says otherwise
+    (fixtures/meter.yaml says why this value)."""
+    return float(load_meter_constants()["default_sampling_period_s"]["value"])
+
+
 class CpuTimeSource(PowerSource):
     """CPU seconds x watts per busy core: an estimate, never a measurement."""
 

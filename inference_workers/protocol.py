@@ -1,12 +1,15 @@
-"""Request models and OpenAI-style errors for the worker's API."""
+"""The worker's published contract: request and response models, pydantic only.
+
+The arena (and anyone else) imports this module to speak to a worker: it needs neither
+FastAPI nor httpx. `EnergyRecord` is the project's central datum: the worker emits it on
+the final chunk of every answer, the arena parses and stores it, `footprint` reads it.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
@@ -40,6 +43,48 @@ class ChatCompletionRequest(BaseModel):
         return sum(len(m.text()) for m in self.messages)
 
 
+class EnergyRecord(BaseModel):
+    """What one request cost, as metered by the worker (DESIGN.md, "the energy record").
+
+    `measured` is true only for a hardware counter (NVML, RAPL); a model-based figure
+    (CPU time x power) says `measured: false`. A worker run with `--meter off` sends a
+    record without figures: `energy_j` and friends are None, never a made-up zero.
+    """
+
+    model_config = ConfigDict(extra="ignore")  # newer workers may add fields
+
+    measured: bool = False
+    method: str = ""
+    energy_j: float | None = None
+    gpu_j: float | None = None
+    cpu_j: float | None = None
+    duration_s: float | None = None
+    devices: list[str] = Field(default_factory=list)
+    avg_concurrency: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    sampling_period_s: float | None = None
+
+    @property
+    def has_figures(self) -> bool:
+        return self.energy_j is not None
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class FinishedRequest(BaseModel):
+    """`GET /v1/requests/<X-Request-ID>`: what a finished request (aborted ones included) used."""
+
+    id: str
+    outcome: Literal["ok", "error", "aborted"]
+    usage: Usage
+    energy: EnergyRecord
+
+
 class APIError(Exception):
     """An error answered to the client as OpenAI does: {"error": {...}} with a status."""
 
@@ -53,9 +98,6 @@ class APIError(Exception):
 
     def body(self) -> dict:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status)
 
 
 def parse_chat_request(raw: bytes) -> ChatCompletionRequest:
@@ -75,15 +117,3 @@ def parse_chat_request(raw: bytes) -> ChatCompletionRequest:
         else:
             message = f"invalid parameter {param}: {first['msg']}"
         raise APIError(400, message, param=param, code="invalid_parameter") from None
-
-
-async def sse_json(response) -> AsyncIterator[dict]:
-    """The JSON payloads of an OpenAI-style server-sent event stream, up to `[DONE]`
-    (or the end of the body: `transformers serve` sends no `[DONE]`)."""
-    async for line in response.aiter_lines():
-        if not line.startswith("data:"):
-            continue
-        data = line[5:].strip()
-        if data == "[DONE]":
-            return
-        yield json.loads(data)

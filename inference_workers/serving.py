@@ -8,9 +8,10 @@ record rides next to `usage`: on the final chunk, or in the body.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import time
 import re
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -20,7 +21,8 @@ import httpx
 
 from .meter import Meter
 from .metrics import WorkerMetrics
-from .protocol import APIError, ChatCompletionRequest, sse_json
+from .protocol import APIError, ChatCompletionRequest, FinishedRequest, Usage
+from .sse import sse_json
 
 CHARS_PER_TOKEN = 4  # prompt size estimate until the engine's usage arrives
 KEPT_RECORDS = 10_000  # finished requests whose energy can still be asked for by id
@@ -40,12 +42,14 @@ class Limits:
 
 
 @dataclass
-class _Gathered:
-    usage: dict | None = None
+class _EngineStream:
+    """What the relay saw of one engine stream, read when its energy is settled."""
+
+    rid: str  # the meter's id for the request: a client may reuse its own X-Request-ID
     chunk_id: str | None = None
     created: int | None = None
-    counted_tokens: int = 0
-    energy: dict | None = None
+    usage: dict | None = None  # the engine's own token counts, on its last chunk
+    counted_tokens: int = 0  # content chunks seen, for an engine that sends no usage
 
 
 class ChatServing:
@@ -66,7 +70,7 @@ class ChatServing:
         self._inflight: dict[str, httpx.Response] = {}
         # A client that aborts a stream never sees its final chunk; it can ask for the
         # energy its request used by id (GET /v1/requests/<id>).
-        self.finished: OrderedDict[str, dict] = OrderedDict()
+        self.finished: OrderedDict[str, FinishedRequest] = OrderedDict()
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -98,102 +102,129 @@ class ChatServing:
         return body
 
     # -- the metered stream ---------------------------------------------------------
-    async def _chunks(self, req: ChatCompletionRequest, public_id: str, state: _Gathered) -> AsyncIterator[dict]:
+    async def _metered_chunks(self, req: ChatCompletionRequest, public_id: str) -> AsyncIterator[dict]:
         """Chunks from the engine, metered; ends with the usage-and-energy chunk.
 
-        The meter knows the request by an id of ours (a client may reuse its own);
-        `public_id` (the X-Request-ID) is what the finished record is kept under."""
-        rid = uuid.uuid4().hex
-        self.meter.begin(rid, req.prompt_chars() / CHARS_PER_TOKEN)
+        Whatever ends the stream (its last chunk, an error, the client leaving), the
+        request's energy is settled, and kept under `public_id` (the X-Request-ID)."""
+        seen = _EngineStream(rid=uuid.uuid4().hex)
+        self.meter.begin(seen.rid, req.prompt_chars() / CHARS_PER_TOKEN)
         self.metrics.inflight.inc()
-        outcome, first = "aborted", True
+        outcome = "aborted"  # unless the stream ends or fails on its own
         try:
-            try:
-                async with self.client.stream("POST", self.upstream_url + "/v1/chat/completions",
-                                              json=self._upstream_body(req)) as resp:
-                    if resp.status_code != 200:
-                        detail = (await resp.aread()).decode(errors="replace")[:500]
-                        raise APIError(502 if resp.status_code >= 500 else resp.status_code,
-                                       f"the engine answered {resp.status_code}: {detail}", type="engine_error",
-                                       code="engine_error")
-                    self._inflight[rid] = resp
-                    async for chunk in sse_json(resp):
-                        if "error" in chunk:
-                            raise APIError(502, f"the engine failed: {chunk['error']}", type="engine_error", code="engine_error")
-                        state.chunk_id = state.chunk_id or chunk.get("id")
-                        state.created = state.created or chunk.get("created")
-                        if chunk.get("usage"):
-                            state.usage = chunk["usage"]
-                        choices = chunk.get("choices") or []
-                        if any((c.get("delta") or {}).get("content") for c in choices):
-                            if first:
-                                self.meter.first_token(rid)
-                                first = False
-                            self.meter.add_tokens(rid, 1)
-                            state.counted_tokens += 1
-                        if choices:
-                            chunk["model"] = self.public_name
-                            chunk.pop("usage", None)  # usage goes on the final chunk only
-                            yield chunk
-            except httpx.ReadTimeout:
-                raise APIError(504, f"the inference engine sent nothing for {self.limits.stall_timeout_s:g} s "
-                                    "(queued too long or stalled)", type="engine_timeout", code="engine_timeout") from None
-            except (httpx.TransportError, httpx.StreamError) as exc:
-                raise APIError(503, f"the inference engine stopped answering: {type(exc).__name__}",
-                               type="engine_unavailable", code="engine_down") from None
-            if state.usage is None and not self.engine_alive():
-                # A clean end of stream without usage from a dead engine is a cut-off.
-                raise APIError(503, "the inference engine stopped mid-answer", type="engine_unavailable", code="engine_down")
+            # aclosing: a client that leaves closes the engine's stream now, not when
+            # the garbage collector gets to it.
+            async with contextlib.aclosing(self._relay_engine_stream(req, seen)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
             outcome = "ok"
         except APIError:
             outcome = "error"
             raise
         finally:
-            self._inflight.pop(rid, None)
             self.metrics.inflight.dec()
-            usage = state.usage or {}
-            prompt_tokens = usage.get("prompt_tokens")
-            completion_tokens = usage.get("completion_tokens")
-            energy = self.meter.finish(rid, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
-            self.metrics.requests.labels(outcome=outcome).inc()
-            prompt_tokens = prompt_tokens if prompt_tokens is not None else round(req.prompt_chars() / CHARS_PER_TOKEN)
-            completion_tokens = completion_tokens if completion_tokens is not None else state.counted_tokens
-            self.metrics.prompt_tokens.inc(prompt_tokens)
-            self.metrics.completion_tokens.inc(completion_tokens)
-            state.usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                           "total_tokens": prompt_tokens + completion_tokens}
-            state.energy = self.meter.record(energy, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
-            self.finished[public_id] = {"id": public_id, "outcome": outcome, "usage": state.usage, "energy": state.energy}
-            self.finished.move_to_end(public_id)
-            while len(self.finished) > KEPT_RECORDS:
-                self.finished.popitem(last=False)
+            finished = self._settle_energy(req, public_id, seen, outcome)
         yield {
-            "id": state.chunk_id or f"chatcmpl-{rid}",
+            "id": seen.chunk_id or f"chatcmpl-{seen.rid}",
             "object": "chat.completion.chunk",
-            "created": state.created or int(time.time()),
+            "created": seen.created or int(time.time()),
             "model": self.public_name,
             "choices": [],
-            "usage": state.usage,
-            "energy": state.energy,
+            "usage": finished.usage.model_dump(),
+            "energy": finished.energy.model_dump(),
         }
+
+    async def _relay_engine_stream(self, req: ChatCompletionRequest, seen: _EngineStream) -> AsyncIterator[dict]:
+        """The engine's chunks under the public model name, each content chunk counted by
+        the meter; the engine's usage is kept in `seen`, not relayed. Failures become APIError."""
+        try:
+            async with self.client.stream("POST", self.upstream_url + "/v1/chat/completions",
+                                          json=self._upstream_body(req)) as resp:
+                if resp.status_code != 200:
+                    detail = (await resp.aread()).decode(errors="replace")[:500]
+                    raise APIError(502 if resp.status_code >= 500 else resp.status_code,
+                                   f"the engine answered {resp.status_code}: {detail}", type="engine_error",
+                                   code="engine_error")
+                self._inflight[seen.rid] = resp
+                async for chunk in sse_json(resp):
+                    if "error" in chunk:
+                        raise APIError(502, f"the engine failed: {chunk['error']}", type="engine_error", code="engine_error")
+                    seen.chunk_id = seen.chunk_id or chunk.get("id")
+                    seen.created = seen.created or chunk.get("created")
+                    if chunk.get("usage"):
+                        seen.usage = chunk["usage"]
+                    choices = chunk.get("choices") or []
+                    if any((c.get("delta") or {}).get("content") for c in choices):
+                        if seen.counted_tokens == 0:
+                            self.meter.first_token(seen.rid)
+                        self.meter.add_tokens(seen.rid, 1)
+                        seen.counted_tokens += 1
+                    if choices:
+                        chunk["model"] = self.public_name
+                        chunk.pop("usage", None)  # usage goes on the final chunk only
+                        yield chunk
+        except httpx.ReadTimeout:
+            raise APIError(504, f"the inference engine sent nothing for {self.limits.stall_timeout_s:g} s "
+                                "(queued too long or stalled)", type="engine_timeout", code="engine_timeout") from None
+        except (httpx.TransportError, httpx.StreamError) as exc:
+            raise APIError(503, f"the inference engine stopped answering: {type(exc).__name__}",
+                           type="engine_unavailable", code="engine_down") from None
+        finally:
+            self._inflight.pop(seen.rid, None)
+        if seen.usage is None and not self.engine_alive():
+            # A clean end of stream without usage from a dead engine is a cut-off.
+            raise APIError(503, "the inference engine stopped mid-answer", type="engine_unavailable", code="engine_down")
+
+    def _settle_energy(self, req: ChatCompletionRequest, public_id: str, seen: _EngineStream,
+                       outcome: str) -> FinishedRequest:
+        """Close the request in the meter, count its tokens, and keep what it used by id.
+
+        The engine's usage is the truth where it sent one; otherwise (aborted, failed)
+        the prompt is estimated from its characters and the answer from the chunks seen."""
+        engine_usage = seen.usage or {}
+        prompt_tokens = engine_usage.get("prompt_tokens")
+        completion_tokens = engine_usage.get("completion_tokens")
+        used = self.meter.finish(seen.rid, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        if prompt_tokens is None:
+            prompt_tokens = round(req.prompt_chars() / CHARS_PER_TOKEN)
+        if completion_tokens is None:
+            completion_tokens = seen.counted_tokens
+        self.metrics.requests.labels(outcome=outcome).inc()
+        self.metrics.prompt_tokens.inc(prompt_tokens)
+        self.metrics.completion_tokens.inc(completion_tokens)
+        finished = FinishedRequest(
+            id=public_id,
+            outcome=outcome,
+            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                        total_tokens=prompt_tokens + completion_tokens),
+            energy=self.meter.record(used, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
+        )
+        self._keep_finished(finished)
+        return finished
+
+    def _keep_finished(self, finished: FinishedRequest) -> None:
+        self.finished[finished.id] = finished
+        self.finished.move_to_end(finished.id)
+        while len(self.finished) > KEPT_RECORDS:
+            self.finished.popitem(last=False)
 
     async def stream(self, req: ChatCompletionRequest, public_id: str) -> AsyncIterator[bytes]:
         """Server-sent events for a streaming client; errors become an error event."""
-        state = _Gathered()
         try:
-            async for chunk in self._chunks(req, public_id, state):
-                yield f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode()
+            # aclosing: a client that leaves settles its energy now, not at garbage collection.
+            async with contextlib.aclosing(self._metered_chunks(req, public_id)) as chunks:
+                async for chunk in chunks:
+                    yield f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode()
         except APIError as exc:
             yield f"data: {json.dumps(exc.body())}\n\n".encode()
         yield b"data: [DONE]\n\n"
 
     async def complete(self, req: ChatCompletionRequest, public_id: str) -> dict:
         """One body for a non-streaming client, gathered from the engine's stream."""
-        state = _Gathered()
         parts: list[str] = []
         finish_reason = None
         final: dict = {}
-        async for chunk in self._chunks(req, public_id, state):
+        async for chunk in self._metered_chunks(req, public_id):
             for choice in chunk.get("choices") or []:
                 parts.append((choice.get("delta") or {}).get("content") or "")
                 finish_reason = choice.get("finish_reason") or finish_reason
@@ -208,6 +239,11 @@ class ChatServing:
             "usage": final.get("usage"),
             "energy": final.get("energy"),
         }
+
+    @property
+    def in_flight(self) -> int:
+        """Requests streaming from the engine now."""
+        return len(self._inflight)
 
     async def abort_all(self) -> None:
         """The engine is gone: end every request in flight now rather than at a timeout."""

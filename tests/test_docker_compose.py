@@ -2,8 +2,8 @@
 
 No Docker engine runs where the suite runs, so the stack must be right by construction: this file
 parses the compose file and the Dockerfiles and checks them against the code and data they must
-agree with (arena/settings.py, the worker CLI, the catalogues, requirements/). It needs PyYAML only
-(runs with `-p no:django`).
+agree with (config/settings.py, the worker CLI, the catalogues, requirements/, the imports of
+inference_workers/). It needs PyYAML only (runs with `-p no:django`).
 """
 
 from __future__ import annotations
@@ -15,18 +15,19 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
-from inference_workers import tiny_model
+from devtools import tiny_model
 from inference_workers.__main__ import serve_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-SETTINGS = ROOT / "arena" / "settings.py"
+SETTINGS = ROOT / "config" / "settings.py"
 CATALOGUE_DIR = ROOT / "fixtures" / "catalogue"
 PRODUCTION = CATALOGUE_DIR / "production.yaml"
 DEMO = CATALOGUE_DIR / "demo.yaml"
@@ -35,11 +36,23 @@ REQUIREMENTS = ROOT / "requirements"
 WEB_DOCKERFILE = "docker/web.Dockerfile"
 GPU_DOCKERFILE = "docker/worker-gpu.Dockerfile"
 CPU_DOCKERFILE = "docker/worker-cpu.Dockerfile"
+WORKER_REQUIREMENTS = "requirements/worker.txt"
 # What each image must install (requirement files, relative to the repository root).
 IMAGE_REQUIREMENTS = {
     WEB_DOCKERFILE: {"requirements/base.txt"},
-    GPU_DOCKERFILE: {"requirements/base.txt", "requirements/gpu.txt"},
-    CPU_DOCKERFILE: {"requirements/base.txt", "requirements/engine-cpu.txt"},
+    GPU_DOCKERFILE: {WORKER_REQUIREMENTS, "requirements/gpu.txt"},
+    CPU_DOCKERFILE: {WORKER_REQUIREMENTS, "requirements/engine-cpu.txt"},
+}
+# The distribution that provides each third-party module the worker imports.
+WORKER_IMPORT_DISTRIBUTIONS = {
+    "fastapi": "fastapi",
+    "starlette": "fastapi",  # FastAPI's own foundation, pinned by it
+    "uvicorn": "uvicorn",
+    "httpx": "httpx",
+    "pydantic": "pydantic",
+    "prometheus_client": "prometheus-client",
+    "pynvml": "nvidia-ml-py",
+    "yaml": "pyyaml",
 }
 WEB_PROCESSES = ("web", "celery-worker", "celery-beat")
 DEMO_PROFILE = "demo"
@@ -109,15 +122,18 @@ def command_segments(service: dict) -> list[list[str]]:
     return [s[1:] if s and s[0] == "exec" else s for s in segments if s]
 
 
-def inference_workers_args(service: dict, subcommand: str) -> list[str] | None:
-    """The arguments after `python -m inference_workers SUBCOMMAND`, if the command runs it."""
+def module_args(service: dict, module: str, subcommand: str) -> list[str] | None:
+    """The arguments after `python -m MODULE SUBCOMMAND`, if the command runs it."""
     if not service.get("command"):
         return None
     found = [s[4:] for s in command_segments(service)
-             if s[:4] in (["python", "-m", "inference_workers", subcommand],
-                          ["python3", "-m", "inference_workers", subcommand])]
-    assert len(found) <= 1, f"runs inference_workers {subcommand} more than once"
+             if s[:4] in (["python", "-m", module, subcommand], ["python3", "-m", module, subcommand])]
+    assert len(found) <= 1, f"runs {module} {subcommand} more than once"
     return found[0] if found else None
+
+
+def inference_workers_args(service: dict, subcommand: str) -> list[str] | None:
+    return module_args(service, "inference_workers", subcommand)
 
 
 def parse_serve(args: list[str]) -> argparse.Namespace:
@@ -143,7 +159,7 @@ def parse_tiny_model(args: list[str], monkeypatch) -> dict:
     try:
         assert tiny_model.main(list(args)) == 0
     except SystemExit as error:
-        raise AssertionError(f"`python -m inference_workers tiny-model` rejects {args}") from error
+        raise AssertionError(f"`python -m devtools tiny-model` rejects {args}") from error
     return seen
 
 
@@ -263,6 +279,42 @@ def is_dockerignored(path: str, patterns: list[str]) -> bool:
     return ignored
 
 
+def requirement_names(path: Path) -> set[str]:
+    """The distributions a requirements file pins itself (not those of the files it includes)."""
+    names = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            names.add(re.split(r"[=<>~!\[; ]", line, maxsplit=1)[0].lower())
+    return names
+
+
+def included_requirements(requirement: str) -> set[str]:
+    """`requirement` and the files it includes with `-r`, recursively (paths from the repository root)."""
+    found, todo = set(), [requirement]
+    while todo:
+        current = todo.pop()
+        if current in found:
+            continue
+        found.add(current)
+        for line in (ROOT / current).read_text(encoding="utf-8").splitlines():
+            if line.startswith("-r "):
+                todo.append((Path(current).parent / line[3:].strip()).as_posix())
+    return found
+
+
+def third_party_imports(folder: Path) -> set[str]:
+    """Top-level names of the modules a package imports, anywhere in its files, less the stdlib's."""
+    names = set()
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n != "__future__" and n != folder.name}
+
+
 def requirement_pin(path: Path, name: str) -> str:
     for line in path.read_text(encoding="utf-8").splitlines():
         m = re.match(rf"^{re.escape(name)}(?:\[[^\]]*\])?==([^\s#;]+)", line.strip(), re.IGNORECASE)
@@ -297,7 +349,7 @@ def test_it_publishes_only_the_web_ports(services):
     assert published == {"web": [(8000, 8000)], "web-demo": [(8001, 8000)]}
     for name in published:
         cmd = " ".join(command_segments(services[name])[-1])
-        assert cmd == "daphne -b 0.0.0.0 -p 8000 arena.asgi:application", name
+        assert cmd == "daphne -b 0.0.0.0 -p 8000 config.asgi:application", name
 
 
 def test_it_starts_the_web_after_migrations_and_the_catalogue(services):
@@ -325,7 +377,7 @@ def test_it_sets_only_environment_variables_that_the_web_reads(services):
             "ARENA_SMALL_MAX_PARAMS_B", "ARENA_BIG_MIN_PARAMS_B"} <= read
     for name in (*WEB_PROCESSES, "web-demo"):
         unread = {k for k in environment(services[name]) if not k.startswith("WORKER_URL_")} - read
-        assert not unread, f"{name} sets variables arena/settings.py never reads: {sorted(unread)}"
+        assert not unread, f"{name} sets variables config/settings.py never reads: {sorted(unread)}"
 
 
 def test_it_configures_the_production_web(services):
@@ -431,7 +483,7 @@ def test_it_builds_each_demo_model_from_its_catalogue_recipe(compose, services, 
         name = f"demo-worker-{model['slug']}"
         service = services[name]
         assert dockerfile_of(service) == CPU_DOCKERFILE, name
-        tiny_args = inference_workers_args(service, "tiny-model")
+        tiny_args = module_args(service, "devtools", "tiny-model")
         assert tiny_args is not None, f"{name} does not build its model"
         built = parse_tiny_model(tiny_args, monkeypatch)
         recipe = model["recipe"]
@@ -510,24 +562,25 @@ def test_it_builds_images_from_files_that_exist(dockerfile):
     assert "FROM" in words and set(words[: words.index("FROM")]) <= {"ARG"}, "FROM comes first"
     patterns = dockerignore_patterns()
     copied: set[str] = set()
+    mentioned: set[str] = set()
     for word, arguments in instructions:
-        if word not in ("COPY", "ADD"):
+        if word in ("COPY", "ADD"):
+            for source in copy_sources(arguments):
+                assert source == "." or any(ROOT.glob(source.rstrip("/"))), f"{dockerfile}: COPY {source}: no such file"
+                assert source == "." or not is_dockerignored(source, patterns), f".dockerignore drops {source}"
+                copied.add(source.rstrip("/"))
+        if word != "RUN":
             continue
-        for source in copy_sources(arguments):
-            assert source == "." or any(ROOT.glob(source.rstrip("/"))), f"{dockerfile}: COPY {source}: no such file"
-            assert source == "." or not is_dockerignored(source, patterns), f".dockerignore drops {source}"
-            copied.add(source.rstrip("/"))
-    text = path.read_text(encoding="utf-8")
-    mentioned = set(re.findall(r"requirements/[A-Za-z0-9_.-]+\.txt", text))
-    for requirement in mentioned:
-        assert (ROOT / requirement).is_file(), f"{dockerfile} uses {requirement}, which does not exist"
-        assert requirement in copied or "." in copied or "requirements" in copied, (
-            f"{dockerfile} uses {requirement} without copying it")
+        for requirement in set(re.findall(r"requirements/[A-Za-z0-9_.-]+\.txt", arguments)):
+            assert (ROOT / requirement).is_file(), f"{dockerfile} uses {requirement}, which does not exist"
+            mentioned.add(requirement)
+            # `pip install -r` reads the files a requirements file includes with `-r` too, and all
+            # of them must be in the image before this RUN, not by a later COPY.
+            for needed in included_requirements(requirement):
+                assert (ROOT / needed).is_file(), f"{requirement} includes {needed}, which does not exist"
+                assert needed in copied or "." in copied or "requirements" in copied, (
+                    f"{dockerfile} uses {needed} before copying it")
     assert IMAGE_REQUIREMENTS[dockerfile] <= mentioned, f"{dockerfile} installs {sorted(mentioned)}"
-    for requirement in mentioned:
-        for line in (ROOT / requirement).read_text(encoding="utf-8").splitlines():
-            if line.startswith("-r "):
-                assert (ROOT / requirement).parent.joinpath(line[3:].strip()).is_file()
 
 
 def base_image(dockerfile: str) -> str:
@@ -557,21 +610,43 @@ def test_it_keeps_transformers_within_the_vllm_range():
                            if l and not l.startswith("#")}, "vLLM brings its own torch"
 
 
+def test_it_pins_exactly_what_the_worker_imports():
+    imported = third_party_imports(ROOT / "inference_workers")
+    unknown = imported - set(WORKER_IMPORT_DISTRIBUTIONS)
+    assert not unknown, f"inference_workers imports {sorted(unknown)}: pin them in {WORKER_REQUIREMENTS}"
+    needed = {WORKER_IMPORT_DISTRIBUTIONS[name] for name in imported}
+    assert requirement_names(ROOT / WORKER_REQUIREMENTS) == needed
+
+
+def test_it_keeps_the_worker_pins_in_worker_txt_only():
+    base = REQUIREMENTS / "base.txt"
+    assert "-r worker.txt" in base.read_text(encoding="utf-8").splitlines(), "base.txt must include worker.txt"
+    repeated = requirement_names(base) & requirement_names(ROOT / WORKER_REQUIREMENTS)
+    assert not repeated, f"base.txt repeats the worker's pins {sorted(repeated)}"
+
+
 @pytest.mark.parametrize("dockerfile", [GPU_DOCKERFILE, CPU_DOCKERFILE])
 def test_it_installs_the_worker_dependencies_without_the_web(dockerfile):
-    text = (ROOT / dockerfile).read_text(encoding="utf-8")
-    match = re.search(r"grep -iE '([^']+)'\s*\\?\s*requirements/base\.txt", text.replace("\\\n", " "))
-    assert match, f"{dockerfile} does not select the worker's lines of requirements/base.txt"
-    selector = re.compile(match.group(1), re.IGNORECASE | re.MULTILINE)
-    selected = selector.findall((REQUIREMENTS / "base.txt").read_text(encoding="utf-8"))
-    names = {s.lower() for s in selected}
-    assert names == {"fastapi", "uvicorn", "httpx", "prometheus-client", "pydantic", "nvidia-ml-py", "pyyaml"}
-    assert f"-eq {len(names)}" in text, "the Dockerfile checks the number of lines it selected"
-    assert not re.search(r"pip install[^\n]*requirements/base\.txt", text), "base.txt would install Django"
+    runs = [arguments for word, arguments in dockerfile_instructions(ROOT / dockerfile) if word == "RUN"]
+    assert any(re.search(rf"pip install .*-r {re.escape(WORKER_REQUIREMENTS)}", run) for run in runs), dockerfile
+    assert not any("requirements/base.txt" in run for run in runs), "base.txt would install Django"
+
+
+def test_it_ships_devtools_in_the_cpu_image_only():
+    def copied(dockerfile: str) -> set[str]:
+        return {source.rstrip("/") for word, arguments in dockerfile_instructions(ROOT / dockerfile)
+                if word in ("COPY", "ADD") for source in copy_sources(arguments)}
+
+    # The demo workers build their tiny models with `python -m devtools tiny-model`.
+    assert {"inference_workers", "devtools", "fixtures"} <= copied(CPU_DOCKERFILE)
+    assert "inference_workers" in copied(GPU_DOCKERFILE)
+    assert "devtools" not in copied(GPU_DOCKERFILE) and "." not in copied(GPU_DOCKERFILE)
+    # ... and the worker itself runs without it.
+    assert "devtools" not in third_party_imports(ROOT / "inference_workers")
 
 
 def test_it_runs_the_worker_code_on_the_cpu_image_python():
-    files = sorted((ROOT / "inference_workers").glob("*.py"))
+    files = sorted([*(ROOT / "inference_workers").glob("*.py"), *(ROOT / "devtools").glob("*.py")])
     for path in files:
         ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 11))
     # A real 3.11 interpreter also catches 3.12-only f-strings, which feature_version lets through.
@@ -590,5 +665,6 @@ def test_it_keeps_local_state_out_of_the_build_context():
     patterns = dockerignore_patterns()
     for path in (".git", ".venv", ".venv-engine", "var/models", "var/db.sqlite3", "arena/__pycache__/x.pyc"):
         assert is_dockerignored(path, patterns), path
-    for path in ("requirements/base.txt", "inference_workers/app.py", "fixtures/tiny_corpus/en.txt", "manage.py"):
+    for path in ("requirements/base.txt", "requirements/worker.txt", "inference_workers/app.py",
+                 "devtools/tiny_model.py", "fixtures/tiny_corpus/en.txt", "manage.py"):
         assert not is_dockerignored(path, patterns), path

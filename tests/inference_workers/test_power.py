@@ -332,8 +332,8 @@ def test_meter_off_reads_nothing_and_records_no_figure():
     usage = meter.finish("r", prompt_tokens=10, completion_tokens=3)
     assert meter.active == 0 and meter.total_j == 0.0
     record = meter.record(usage, prompt_tokens=10, completion_tokens=3)
-    assert record["method"] == "off" and record["measured"] is False
-    assert record["energy_j"] is None and record["completion_tokens"] == 3
+    assert record.method == "off" and record.measured is False
+    assert record.energy_j is None and not record.has_figures and record.completion_tokens == 3
     meter.stop()
 
 

@@ -13,18 +13,50 @@ import httpx
 import openai
 import pytest
 
-from inference_workers.launcher import start_worker
+from devtools.launcher import start_worker
+from inference_workers.engines import free_port
+from inference_workers.power import default_sampling_period_s
+from inference_workers.protocol import EnergyRecord, FinishedRequest
 from tests.conftest import TEST_LOGS, eos_bias
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def worker(tiny_model):
-    handle = start_worker(tiny_model, name="tiny", log_dir=TEST_LOGS, extra=["--max-prompt-chars", "2000"])
+def engine_port():
+    """The port of the engine `worker` launches, so that other workers can attach to it."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def worker(tiny_model, engine_port):
+    handle = start_worker(tiny_model, name="tiny", log_dir=TEST_LOGS,
+                          extra=["--max-prompt-chars", "2000", "--engine-port", str(engine_port)])
     handle.wait_ready()
     yield handle
     handle.stop()
+
+
+@pytest.fixture(scope="module")
+def unmetered_worker(worker, tiny_model, engine_port):
+    """A `--meter off` worker attached to `worker`'s engine (no second engine to start)."""
+    handle = start_worker(tiny_model, name="tiny", log_dir=TEST_LOGS,
+                          extra=["--upstream", f"http://127.0.0.1:{engine_port}", "--meter", "off"])
+    handle.wait_ready()
+    yield handle
+    handle.stop()
+
+
+def final_chunk(url: str, request_id: str) -> dict:
+    """The last data chunk of a streamed answer: the one with usage and energy."""
+    chunks = []
+    with httpx.stream("POST", url + "/v1/chat/completions", headers={"X-Request-ID": request_id}, timeout=60, json={
+            "model": "tiny", "stream": True, "max_tokens": 6,
+            "messages": [{"role": "user", "content": "Bonjour"}]}) as resp:
+        for line in resp.iter_lines():
+            if line.startswith("data: {"):
+                chunks.append(json.loads(line[6:]))
+    return chunks[-1]
 
 
 def metrics(url: str) -> dict[str, float]:
@@ -86,7 +118,7 @@ def test_it_lists_its_model_and_reports_health_and_metrics(worker):
     health = httpx.get(worker.url + "/health").json()
     assert health["status"] == "ok" and health["engine"]["up"] is True
     assert health["meter"] == {"method": "cpu-time-model", "measured": False,
-                               "devices": health["meter"]["devices"], "sampling_period_s": 0.05}
+                               "devices": health["meter"]["devices"], "sampling_period_s": default_sampling_period_s()}
     values = metrics(worker.url)
     for name in ("arena_worker_energy_charged_joules", "arena_worker_energy_idle_joules",
                  "arena_worker_power_watts", "arena_worker_prompt_tokens_total"):
@@ -104,6 +136,27 @@ def test_it_keeps_the_energy_of_finished_requests_by_request_id(worker):
     odd = httpx.post(worker.url + "/v1/chat/completions", headers={"X-Request-ID": "../etc/passwd"}, json={
         "model": "tiny", "messages": [{"role": "user", "content": "Bonjour"}], "max_tokens": 2}, timeout=60)
     assert odd.headers["x-request-id"] != "../etc/passwd"  # not a sane token: a fresh id
+
+
+def test_it_sends_an_energy_record_that_parses_and_round_trips(worker):
+    final = final_chunk(worker.url, "record-metered")
+    record = EnergyRecord.model_validate(final["energy"])
+    assert record.model_dump() == final["energy"]  # every key typed, none dropped or added
+    assert record.has_figures and record.completion_tokens == final["usage"]["completion_tokens"]
+    kept = FinishedRequest.model_validate(httpx.get(worker.url + "/v1/requests/record-metered").json())
+    assert kept.outcome == "ok" and kept.energy == record
+    assert kept.usage.model_dump() == final["usage"]
+
+
+def test_it_sends_a_record_without_figures_with_the_meter_off(unmetered_worker):
+    final = final_chunk(unmetered_worker.url, "record-unmetered")
+    record = EnergyRecord.model_validate(final["energy"])
+    assert record.model_dump() == final["energy"]
+    assert not record.has_figures and record.method == "off" and record.measured is False
+    assert record.gpu_j is record.cpu_j is record.duration_s is None and record.devices == []
+    assert record.completion_tokens == final["usage"]["completion_tokens"] > 0
+    kept = FinishedRequest.model_validate(httpx.get(unmetered_worker.url + "/v1/requests/record-unmetered").json())
+    assert kept.energy == record
 
 
 async def test_it_completes_32_concurrent_streams_and_conserves_energy(worker):

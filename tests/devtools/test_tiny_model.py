@@ -1,7 +1,7 @@
 """The tiny demo model recipe: deterministic, engine-compatible shapes, and a model that answers in words.
 
 The recipe needs torch, which only the engine environment has, so every build runs as a subprocess
-of the engine interpreter, the way `python -m inference_workers tiny-model` runs it.
+of the engine interpreter, the way `python -m devtools tiny-model` runs it.
 """
 
 import hashlib
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from inference_workers.tiny_model import CORPUS_DIR, main
+from devtools.tiny_model import CORPUS_DIR, main
 
 REPO = Path(__file__).resolve().parents[2]
 ENGINE_PYTHON = os.environ.get("ARENA_ENGINE_PYTHON", str(REPO / ".venv-engine/bin/python"))
-BUILD = "import sys; from inference_workers.tiny_model import main; sys.exit(main(sys.argv[1:]))"
+BUILD = "import sys; from devtools.tiny_model import main; sys.exit(main(sys.argv[1:]))"
 
 pytestmark = pytest.mark.skipif(
     not Path(ENGINE_PYTHON).exists(), reason=f"engine interpreter {ENGINE_PYTHON} not found"

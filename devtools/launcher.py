@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from .engines import REPO, free_port, python_for_engine, stop_process_group
+from inference_workers.engines import REPO, free_port, python_for_engine, stop_process_group
 
 MODELS_DIR = REPO / "var" / "models"
 
@@ -25,7 +25,7 @@ def ensure_tiny_model(out_dir: Path, *, seed: int, layers: int, hidden_size: int
     if (out_dir / "config.json").exists() and (out_dir / "model.safetensors").exists():
         return out_dir
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [python_for_engine(), "-m", "inference_workers", "tiny-model", str(out_dir),
+    cmd = [python_for_engine(), "-m", "devtools", "tiny-model", str(out_dir),
            "--seed", str(seed), "--layers", str(layers), "--hidden-size", str(hidden_size)]
     if train_steps is not None:
         cmd += ["--train-steps", str(train_steps)]

@@ -10,7 +10,7 @@ few seconds on chat-formatted samples of that text, so that it answers with word
 torch, transformers and tokenizers are imported inside functions: this module is also imported by
 the web environment, which has none of them.
 
-Usage: python -m inference_workers tiny-model OUT_DIR [--seed N] [--layers L] [--hidden-size H]
+Usage: python -m devtools tiny-model OUT_DIR [--seed N] [--layers L] [--hidden-size H]
 """
 
 from __future__ import annotations
@@ -176,9 +176,9 @@ def build_chat_samples(
     return samples
 
 
-def main(argv: list[str]) -> int:
+def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m inference_workers tiny-model",
+        prog="python -m devtools tiny-model",
         description="Build a tiny chat-tuned Llama model offline (demo and tests).",
     )
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR")
@@ -186,6 +186,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--hidden-size", type=int, default=128, help=f"a multiple of {HEAD_DIM}")
     parser.add_argument("--train-steps", type=int, default=DEFAULT_TRAIN_STEPS)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    parser = argument_parser()
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
