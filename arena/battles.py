@@ -128,6 +128,7 @@ def retry_answer(battle: Battle, side: str) -> None:
     """Put a failed or stopped answer of the last turn back in the queue."""
     if battle.is_voted:
         raise ArenaError(409, "already_voted", _("This battle is over: you already voted."))
+    Message.end_abandoned_streams(turn__battle=battle)
     message = battle.last_turn().messages.filter(side=side).first()
     if message is None or message.status not in (Message.Status.ERROR, Message.Status.STOPPED):
         raise ArenaError(409, "nothing_to_retry", _("Only a failed or stopped answer of the last turn can be retried."))
@@ -138,6 +139,7 @@ def pending_messages(battle: Battle) -> list[Message]:
     """The answers of the last turn waiting to be streamed (none once voted)."""
     if battle.is_voted:
         return []
+    Message.end_abandoned_streams(turn__battle=battle)
     return list(battle.last_turn().messages.filter(status=Message.Status.PENDING))
 
 
@@ -154,6 +156,7 @@ def history(message: Message) -> list[dict]:
 
 
 def concurrent_battles(visitor_id: str) -> int:
+    Message.end_abandoned_streams(turn__battle__visitor_id=visitor_id)  # a dead task holds no slot
     return (Message.objects.filter(turn__battle__visitor_id=visitor_id,
                                    status__in=[Message.Status.PENDING, Message.Status.STREAMING])
             .values("turn__battle").distinct().count())
@@ -165,6 +168,7 @@ def cast_vote(battle: Battle, choice: str, tags: dict[str, list[str]], comments:
     The same vote sent again (a retried request) gets the same answer."""
     tags = {side: sorted(set(tags.get(side) or [])) for side in SIDES}
     comments = {side: (comments.get(side) or "").strip() for side in SIDES}
+    Message.end_abandoned_streams(turn__battle=battle)  # then "failed: retry it", not "wait" forever
     with transaction.atomic():
         battle = Battle.objects.select_for_update().get(pk=battle.pk)
         existing = Vote.objects.filter(battle=battle).first()

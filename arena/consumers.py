@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -30,8 +30,8 @@ from inference.routing import Backend, backend_for
 
 from . import battles
 from .errors import ArenaError
-from .limits import check_prompt_rate
-from .models import SIDES, Attempt, Battle, Message
+from .limits import check_prompt_rate, close_socket_slots, open_socket_slots
+from .models import SIDES, STREAM_HEARTBEAT_S, Attempt, Battle, Message
 from .visitors import ip_hash, visitor_id_from_scope
 
 log = logging.getLogger("arena.stream")
@@ -67,6 +67,12 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4403)
             return
         self.language = battle.language
+        client = self.scope.get("client") or ("", 0)
+        self.socket_slots = await database_sync_to_async(open_socket_slots)(
+            self.visitor_id, ip_hash(client[0]) if client[0] else None)
+        if self.socket_slots is None:  # too many sockets open from this visitor or network
+            await self.close(code=4429)
+            return
         self.models = ModelClient(settings.ARENA_WORKER_TIMEOUT_S)
         await self.accept()
         await self._start_pending()
@@ -78,6 +84,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         if hasattr(self, "models"):
             await self.models.aclose()
+        if getattr(self, "socket_slots", None):
+            await database_sync_to_async(close_socket_slots)(self.socket_slots)
 
     async def receive_json(self, content, **kwargs):
         kind = content.get("type") if isinstance(content, dict) else None
@@ -128,6 +136,9 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         if side in self.tasks and not self.tasks[side].done():
             await self._error(side, "answer_streaming", _("This answer is still streaming."))
             return
+        # A retry asks a model for a new answer: it counts like a prompt.
+        client = self.scope.get("client") or ("", 0)
+        await database_sync_to_async(check_prompt_rate)(self.visitor_id, ip_hash(client[0]))
         try:
             await database_sync_to_async(lambda: battles.retry_answer(Battle.objects.get(pk=self.battle_id), side))()
         except ArenaError as exc:
@@ -144,6 +155,17 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
 
     async def _stream_side(self, message_id, side):
         job = await database_sync_to_async(_begin)(message_id)
+        if job is None:
+            with translation.override(self.language):
+                await self._error(side, "answer_streaming", _("This answer is already streaming in another window."))
+            return
+        heartbeat = asyncio.create_task(_keep_alive(job.attempt.pk))
+        try:
+            await self._relay(job, side)
+        finally:
+            heartbeat.cancel()
+
+    async def _relay(self, job: _Job, side: str):
         await self.send_json({"type": "start", "side": side, "turn": job.turn})
         answer = self.models.answer(job.backend, job.history, max_tokens=settings.ARENA_MAX_TOKENS,
                                     request_id=job.attempt.request_id)
@@ -161,6 +183,10 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await self._settle_cut(job, answer, parts, Message.Status.ERROR, exc.code)
             with translation.override(self.language):
                 await self._error(side, exc.code, FAILURE_MESSAGES.get(exc.code, FAILURE_MESSAGES["worker_error"]))
+            return
+        except Exception:  # a bug or a closed socket: the answer must not stay "streaming"
+            log.exception("battle %s side %s: relay failed", self.battle_id, side)
+            await asyncio.shield(self._settle_cut(job, answer, parts, Message.Status.ERROR, "worker_error"))
             return
         outcome = answer.outcome
         message = await database_sync_to_async(_finish)(
@@ -183,11 +209,21 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "side": side, "code": code, "message": str(message)})
 
 
+async def _keep_alive(attempt_pk) -> None:
+    """Renew the try's lease while its task runs (see `Message.end_abandoned_streams`)."""
+    renew = database_sync_to_async(lambda: Attempt.objects.filter(pk=attempt_pk).update(alive_at=timezone.now()))
+    while True:
+        await asyncio.sleep(STREAM_HEARTBEAT_S)
+        await renew()
+
+
 # -- database (sync, run in a thread) -------------------------------------------------------
-def _begin(message_id) -> _Job:
+def _begin(message_id) -> _Job | None:
     message = Message.objects.select_related("turn__battle__model_a", "turn__battle__model_b").get(pk=message_id)
     backend = backend_for(message.turn.battle.model(message.side))
     attempt = message.begin_attempt(backend.label)
+    if attempt is None:
+        return None
     return _Job(message_id, attempt, backend, battles.history(message), message.turn.index)
 
 

@@ -1,5 +1,6 @@
-"""Rate limits with clear messages: prompts per minute per visitor and per IP, and
-concurrent battles per visitor. Counters live in the cache (Redis when configured)."""
+"""Rate limits with clear messages: prompts (and retries) per minute per visitor and per
+IP, concurrent battles per visitor, open WebSockets per visitor and per IP. Counters live
+in the cache (Redis when configured), so every web process shares them."""
 
 from __future__ import annotations
 
@@ -35,3 +36,38 @@ def check_prompt_rate(visitor_id: str, ip_hash: str | None) -> None:
     if ip_hash and not _hit(f"ip:{ip_hash}", settings.ARENA_PROMPTS_PER_MINUTE_IP):
         raise ArenaError(429, "rate_limited", _("Too many prompts from your network in a minute. Please wait a "
                                                 "moment."), retry_after_s=WINDOW_S)
+
+
+# An open socket is counted for at most this long: a process that died without running
+# its disconnect handler cannot hold slots for ever.
+SOCKET_SLOT_TTL_S = 3600
+
+
+def open_socket_slots(visitor_id: str, ip_hash: str | None) -> list[str] | None:
+    """Count one more open WebSocket for the visitor and their network; None (and nothing
+    counted) when either is at its cap. The keys returned are released on disconnect."""
+    keys = [(f"ws:v:{visitor_id}", settings.ARENA_MAX_SOCKETS_PER_VISITOR)]
+    if ip_hash:
+        keys.append((f"ws:ip:{ip_hash}", settings.ARENA_MAX_SOCKETS_PER_IP))
+    taken = []
+    for key, cap in keys:
+        cache.add(key, 0, timeout=SOCKET_SLOT_TTL_S)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=SOCKET_SLOT_TTL_S)
+            count = 1
+        taken.append(key)
+        if count > cap:
+            close_socket_slots(taken)
+            return None
+    return taken
+
+
+def close_socket_slots(keys: list[str]) -> None:
+    for key in keys:
+        try:
+            if cache.decr(key) < 0:
+                cache.set(key, 0, timeout=SOCKET_SLOT_TTL_S)
+        except ValueError:  # already expired
+            pass

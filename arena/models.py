@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from datetime import timedelta
 
 from django.db import models, transaction
 from django.utils import timezone
@@ -22,6 +23,10 @@ from .rendering import render_answer
 log = logging.getLogger("arena.models")
 
 SIDES = ("a", "b")
+# A streaming try's task renews its lease every STREAM_HEARTBEAT_S; a try whose lease is
+# older than STREAM_LEASE_S has no task any more (its web process died).
+STREAM_HEARTBEAT_S = 5
+STREAM_LEASE_S = 30
 
 
 class LLM(models.Model):
@@ -161,11 +166,17 @@ class Message(models.Model):
         constraints = [models.UniqueConstraint(fields=["turn", "side"], name="one_answer_per_side")]
 
     # -- transitions: pending -> streaming -> done | stopped | error (-> pending on retry)
-    def begin_attempt(self, backend: str) -> Attempt:
-        """A new try at this answer: the message streams, the try gets a request id."""
+    def begin_attempt(self, backend: str) -> Attempt | None:
+        """A new try at this answer: the message streams, the try gets a request id.
+
+        None when the answer is no longer pending: another socket (a second tab, a
+        replayed request) claimed it first, and one answer is generated once at a time."""
         with transaction.atomic():
+            claimed = Message.objects.filter(pk=self.pk, status=Message.Status.PENDING).update(
+                status=Message.Status.STREAMING)
+            if not claimed:
+                return None
             self.status = Message.Status.STREAMING
-            self.save(update_fields=["status"])
             return Attempt.objects.create(message=self, backend=backend, request_id=uuid.uuid4().hex)
 
     def finish(self, attempt: Attempt, status: str, content: str, *, energy: EnergyRecord | None,
@@ -199,6 +210,21 @@ class Message(models.Model):
                 battle.leak_flagged = True
                 battle.leak_detail = f"side {self.side}"
                 battle.save(update_fields=["leak_flagged", "leak_detail"])
+
+    @classmethod
+    def end_abandoned_streams(cls, **scope) -> int:
+        """Answers left `streaming` by a task that is gone (a crashed or restarted web
+        process): their try's lease ran out, so they fail and can be retried."""
+        stale = timezone.now() - timedelta(seconds=STREAM_LEASE_S)
+        abandoned = list(cls.objects.filter(status=cls.Status.STREAMING, **scope)
+                         .exclude(attempts__alive_at__gte=stale).values_list("pk", flat=True))
+        if not abandoned:
+            return 0
+        with transaction.atomic():
+            Attempt.objects.filter(message__in=abandoned, outcome=Attempt.Outcome.STREAMING).update(
+                outcome=Attempt.Outcome.ERROR, finished_at=timezone.now())
+            return cls.objects.filter(pk__in=abandoned, status=cls.Status.STREAMING).update(
+                status=cls.Status.ERROR, error_code="interrupted", finished_at=timezone.now())
 
     def reset_for_retry(self) -> None:
         """Back to pending for another try. Earlier tries keep their energy: they used it."""
@@ -254,6 +280,7 @@ class Attempt(models.Model):
     backend = models.CharField(max_length=200, blank=True, help_text="which backend (worker URL) served it")
     outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.STREAMING)
     started_at = models.DateTimeField(default=timezone.now)
+    alive_at = models.DateTimeField(default=timezone.now, help_text="last sign of life of the task streaming it")
     finished_at = models.DateTimeField(null=True, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)

@@ -34,7 +34,7 @@ def energy_record(energy_j: float, *, measured: bool = False, method: str = "cpu
 def add_attempt(message: Message, record: dict | None, *, outcome: str = "done") -> Attempt:
     """One stored try at `message`, with the worker's record (None: no record came back)."""
     attempt = Attempt(message=message, outcome=outcome, request_id=uuid.uuid4().hex, backend="http://worker",
-                      finished_at=timezone.now())
+                      finished_at=None if outcome == "streaming" else timezone.now())
     attempt.set_energy(EnergyRecord.model_validate(record) if record is not None else None)
     attempt.save()
     return attempt
@@ -120,6 +120,8 @@ def make_battle(catalogue, owner):
                     finished_at=timezone.now() if finished else None)
                 if finished:
                     add_attempt(message, energy_record(total_j / len(turns)), outcome=status)
+                elif status == "streaming":  # a try in flight, its task alive
+                    add_attempt(message, None, outcome="streaming")
         if vote is not None:
             Vote.objects.create(battle=battle, choice=vote, tags={"a": [], "b": []}, comments={"a": "", "b": ""})
             battle.voted_at = timezone.now()
