@@ -8,15 +8,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from channels.sessions import CookieMiddleware  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from arena.consumers import BattleConsumer  # noqa: E402
+from arena.origins import SameOriginValidator  # noqa: E402
 
 websocket_urlpatterns = [path("ws/battles/<uuid:battle_id>/", BattleConsumer.as_asgi())]
 
 application = ProtocolTypeRouter({
     "http": django_asgi_app,
-    "websocket": AllowedHostsOriginValidator(CookieMiddleware(URLRouter(websocket_urlpatterns))),
+    "websocket": SameOriginValidator(CookieMiddleware(URLRouter(websocket_urlpatterns))),
 })

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 def communicator(battle, visitor_id):
     return WebsocketCommunicator(application, f"/ws/battles/{battle.id}/", headers=[
-        (b"cookie", f"arena_visitor={visitor_id}".encode()), (b"origin", b"http://127.0.0.1")])
+        (b"cookie", f"arena_visitor={visitor_id}".encode()), (b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
 
 
 async def frames_until_done(comm, sides=("a", "b"), timeout=90, finished=()):
