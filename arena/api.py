@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, Valida
 
 from . import battles
 from .errors import ArenaError
-from .limits import check_prompt_rate
+from .limits import check_login_rate, check_prompt_rate
 from .models import LLM, Message, Reaction, Visitor, Vote
 from .reveal import build_reveal
 from .visitors import client_ip, ip_hash
@@ -215,3 +215,17 @@ def reaction(request, message_id):
         message=message, defaults={"liked": body.liked, "tags": sorted(set(body.tags or [])),
                                    "comment": (body.comment or "").strip()})
     return JsonResponse({"message_id": str(message.id), "liked": obj.liked, "tags": obj.tags, "comment": obj.comment})
+
+
+def throttled_admin_login(request, *args, **kwargs):
+    """The admin's login page, with login attempts rate-limited per network."""
+    from django.contrib import admin
+    from django.http import HttpResponse
+
+    if request.method == "POST":
+        try:
+            check_login_rate(ip_hash(client_ip(request)))
+        except ArenaError as exc:
+            return HttpResponse(exc.message, status=exc.status, headers={"Retry-After": str(exc.retry_after_s)},
+                                content_type="text/plain; charset=utf-8")
+    return admin.site.login(request, *args, **kwargs)

@@ -38,6 +38,20 @@ def check_prompt_rate(visitor_id: str, ip_hash: str | None) -> None:
                                                 "moment."), retry_after_s=WINDOW_S)
 
 
+def check_login_rate(ip_hash: str) -> None:
+    """Admin login attempts per network: slows password guessing to a crawl."""
+    if not _hit(f"login:{ip_hash}", settings.ARENA_ADMIN_LOGINS_PER_MINUTE_IP):
+        raise ArenaError(429, "rate_limited", _("Too many login attempts. Please wait a minute."),
+                         retry_after_s=WINDOW_S)
+
+
+def check_computation_rate(ip_hash: str) -> None:
+    """Leaderboard tables computed on demand (filters) per network: each costs a bootstrap."""
+    if not _hit(f"lb:{ip_hash}", settings.LEADERBOARD_COMPUTES_PER_MINUTE_IP):
+        raise ArenaError(429, "rate_limited", _("Too many filtered leaderboards asked in a minute. Please wait a "
+                                                "moment, or use the unfiltered leaderboard."), retry_after_s=WINDOW_S)
+
+
 # An open socket is counted for at most this long: a process that died without running
 # its disconnect handler cannot hold slots for ever.
 SOCKET_SLOT_TTL_S = 3600

@@ -3,7 +3,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from arena.api import throttled_admin_login
+
 urlpatterns = [
+    path("admin/login/", throttled_admin_login, name="admin-login"),
     path("", include("arena.urls")),
     path("", include("leaderboard.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

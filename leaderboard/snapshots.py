@@ -101,10 +101,16 @@ def energy_columns(model_slugs: list[str], filters: dict | None = None) -> dict[
 
 
 def compute_leaderboard(filters: dict | None = None, *, bootstrap: int = 1000, seed: int = 0,
-                        style_control: bool = False, both_bad: str = "tie") -> dict:
+                        style_control: bool = False, both_bad: str = "tie", min_group: int = 0) -> dict:
+    """The leaderboard table. With `min_group`, a scope of fewer voted battles gives no
+    rows (`too_few`): a filter narrow enough to hold one person's battle would show it."""
     filters = filters or {}
     min_votes = int(filters.get("min_votes") or MIN_VOTES_DEFAULT)
     battles = list(_filtered_battles(filters))
+    if len(battles) < min_group:
+        return {"computed_at": timezone.now().isoformat(), "filters": {k: str(v) for k, v in filters.items() if v},
+                "battles": len(battles), "too_few": min_group, "bootstrap": bootstrap, "style_control": style_control,
+                "zone": settings.ARENA_ZONE, "rows": [], "style": {}}
     models = {m.slug: m for m in LLM.objects.all()}
     rows = []
     result = None

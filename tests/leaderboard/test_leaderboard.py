@@ -30,8 +30,10 @@ ENERGY_KEYS = {"answers", "median_wh", "wh_per_1k_tokens", "wh_per_1k_tokens_q1"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache(clear_cache):
-    """Filtered tables are cached: no test may read another's."""
+def _fresh_cache(clear_cache, settings):
+    """Filtered tables are cached: no test may read another's. Filters are tested on small
+    sets here: the minimum group size has its own tests below."""
+    settings.LEADERBOARD_MIN_GROUP = 0
 
 
 def _run(command: str, *args) -> str:
@@ -438,3 +440,30 @@ def test_it_disables_models_absent_from_the_file(catalogue, make_battle, tmp_pat
     assert Battle.objects.get(pk=battle.pk).model_a.slug == "heron"
     _run("load_catalogue", str(DEMO_CATALOGUE))
     assert LLM.objects.filter(enabled=True).count() == 5
+
+
+# -- what a filter may show ---------------------------------------------------------------
+def test_it_shows_no_filtered_table_over_too_few_battles(client, catalogue, make_battle, settings):
+    settings.LEADERBOARD_MIN_GROUP = 3
+    make_battle(vote="a")
+    make_battle(vote="b")
+    small = _api(client, "?mode=random").json()
+    assert small["rows"] == [] and small["too_few"] == 3
+    page = client.get("/classement/?mode=random").content.decode()
+    assert "trop peu" in page or "moins de 3" in page
+
+    make_battle(vote="a")
+    cache.clear()
+    assert {r["slug"] for r in _api(client, "?mode=random").json()["rows"]} == {"heron", "mesange"}
+
+
+def test_it_limits_filtered_computations_per_network(client, catalogue, make_battle, settings):
+    settings.LEADERBOARD_COMPUTES_PER_MINUTE_IP = 2
+    make_battle(vote="a")
+    assert _api(client, "?since=2000-01-01").status_code == 200
+    assert _api(client, "?since=2000-01-02").status_code == 200
+    refused = _api(client, "?since=2000-01-03")
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+    assert refused["Retry-After"]
+    assert _api(client, "?since=2000-01-01").status_code == 200  # a cached table costs nothing
+    assert _api(client).status_code == 200  # nor does the snapshot
