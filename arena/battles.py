@@ -135,6 +135,10 @@ def retry_answer(battle: Battle, side: str) -> None:
     message.reset_for_retry()
 
 
+def last_turn_messages(battle: Battle):
+    return Message.objects.filter(turn=battle.last_turn())
+
+
 def pending_messages(battle: Battle) -> list[Message]:
     """The answers of the last turn waiting to be streamed (none once voted)."""
     if battle.is_voted:

@@ -32,6 +32,7 @@ from . import battles
 from .errors import ArenaError
 from .limits import check_prompt_rate, close_socket_slots, open_socket_slots
 from .models import SIDES, STREAM_HEARTBEAT_S, Attempt, Battle, Message
+from .pacing import Pacer
 from .visitors import ip_hash, visitor_id_from_scope
 
 log = logging.getLogger("arena.stream")
@@ -61,6 +62,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         self.battle_id = self.scope["url_route"]["kwargs"]["battle_id"]
         self.visitor_id = visitor_id_from_scope(self.scope)
         self.tasks: dict[str, asyncio.Task] = {}
+        self.pacer: Pacer | None = None
+        self.pacer_task: asyncio.Task | None = None
         try:
             battle = await database_sync_to_async(battles.battle_for_visitor)(self.battle_id, self.visitor_id)
         except ArenaError:
@@ -78,6 +81,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         await self._start_pending()
 
     async def disconnect(self, code):
+        if getattr(self, "pacer_task", None):
+            self.pacer_task.cancel()
         for task in list(getattr(self, "tasks", {}).values()):
             task.cancel()
         if self.tasks:
@@ -94,7 +99,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
                 if kind == "prompt":
                     await self._next_turn(content.get("text"))
                 elif kind == "stop":
-                    self._stop()
+                    await self._stop()
                 elif kind == "retry":
                     await self._retry(content.get("side"))
                 else:
@@ -119,16 +124,26 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
 
     # -- client commands -------------------------------------------------------------
     async def _next_turn(self, text):
-        if any(not t.done() for t in self.tasks.values()):
+        if any(not t.done() for t in [*self.tasks.values(), *([self.pacer_task] if self.pacer_task else [])]):
             raise ArenaError(409, "answers_pending", _("Wait until both answers are finished."))
         client = self.scope.get("client") or ("", 0)
         await database_sync_to_async(check_prompt_rate)(self.visitor_id, ip_hash(client[0]))
         await database_sync_to_async(lambda: battles.add_turn(Battle.objects.get(pk=self.battle_id), text))()
         await self._start_pending()
 
-    def _stop(self):
-        for task in self.tasks.values():
-            task.cancel()
+    async def _stop(self):
+        """Cut both answers; each keeps its text so far, shown at once (`stopped` frames)."""
+        if self.pacer_task:
+            self.pacer_task.cancel()
+        cut = [side for side, task in self.tasks.items() if not task.done()]
+        for side in cut:
+            self.tasks[side].cancel()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        stopped = await database_sync_to_async(lambda: list(battles.last_turn_messages(
+            Battle.objects.get(pk=self.battle_id)).filter(side__in=cut, status=Message.Status.STOPPED)))()
+        for message in stopped:
+            await self.send_json({"type": "stopped", "side": message.side, "message_id": str(message.id),
+                                  "html": message.html})
 
     async def _retry(self, side):
         if side not in SIDES:
@@ -150,6 +165,11 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
     async def _start_pending(self):
         pending = await database_sync_to_async(
             lambda: [(m.id, m.side) for m in battles.pending_messages(Battle.objects.get(pk=self.battle_id))])()
+        if pending and settings.ARENA_PACE_STREAMS:
+            self.pacer = Pacer(self.send_json, tuple(side for _id, side in pending), settings.ARENA_PACE_CHARS_PER_S)
+            self.pacer_task = asyncio.create_task(self.pacer.run())
+        elif pending:
+            self.pacer = self.pacer_task = None
         for message_id, side in pending:
             self.tasks[side] = asyncio.create_task(self._stream_side(message_id, side))
 
@@ -173,7 +193,10 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         try:
             async for text in answer:
                 parts.append(text)
-                await self.send_json({"type": "delta", "side": side, "seq": len(parts), "text": text})
+                if self.pacer:
+                    self.pacer.push(side, text)
+                else:
+                    await self.send_json({"type": "delta", "side": side, "seq": len(parts), "text": text})
         except asyncio.CancelledError:
             # Stopped or left: the answer so far is kept, with the energy the worker charged it.
             await asyncio.shield(self._settle_cut(job, answer, parts, Message.Status.STOPPED))
@@ -181,6 +204,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         except AnswerFailed as exc:
             log.warning("battle %s side %s failed: %s", self.battle_id, side, exc.code)
             await self._settle_cut(job, answer, parts, Message.Status.ERROR, exc.code)
+            if self.pacer:
+                self.pacer.drop(side)
             with translation.override(self.language):
                 await self._error(side, exc.code, FAILURE_MESSAGES.get(exc.code, FAILURE_MESSAGES["worker_error"]))
             return
@@ -192,10 +217,13 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         message = await database_sync_to_async(_finish)(
             job, Message.Status.DONE, "".join(parts), answer, outcome.energy, outcome.prompt_tokens,
             outcome.completion_tokens)
-        await self.send_json({
-            "type": "done", "side": side, "seq": len(parts) + 1, "message_id": str(message.id), "html": message.html,
-            "completion_tokens": message.completion_tokens, "duration_ms": message.duration_ms,
-        })
+        done = {"type": "done", "side": side, "seq": len(parts) + 1, "message_id": str(message.id),
+                "html": message.html, "completion_tokens": message.completion_tokens,
+                "duration_ms": message.duration_ms}
+        if self.pacer:
+            self.pacer.finish(side, {**done, "duration_ms": None})  # a duration would give the speed away
+        else:
+            await self.send_json(done)
 
     async def _settle_cut(self, job: _Job, answer: AnswerStream, parts, status, error_code=""):
         """A cut answer never gets its final chunk: ask its worker what it cost."""

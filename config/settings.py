@@ -157,6 +157,10 @@ ARENA_ADMIN_LOGINS_PER_MINUTE_IP = envint("ARENA_ADMIN_LOGINS_PER_MINUTE_IP", 5)
 ARENA_MAX_SOCKETS_PER_VISITOR = envint("ARENA_MAX_SOCKETS_PER_VISITOR", 6)
 ARENA_MAX_SOCKETS_PER_IP = envint("ARENA_MAX_SOCKETS_PER_IP", 120)  # a classroom shares one address
 ARENA_IP_HASH_SALT = os.getenv("ARENA_IP_HASH_SALT", SECRET_KEY)
+# Show both answers at one common pace (arena/pacing.py) so that speed does not identify a
+# model; the pace is at most this many characters per second (about 50 tokens/s).
+ARENA_PACE_STREAMS = envbool("ARENA_PACE_STREAMS", "True")
+ARENA_PACE_CHARS_PER_S = envfloat("ARENA_PACE_CHARS_PER_S", 200.0)
 ARENA_WORKER_TIMEOUT_S = envfloat("ARENA_WORKER_TIMEOUT_S", 150.0)  # above the worker's stall timeout
 # Electricity zone for impacts (footprint/); PUE, WUE and hardware come from fixtures/footprint.
 ARENA_ZONE = os.getenv("ARENA_ZONE", "FRA")

@@ -89,6 +89,8 @@ async def test_it_streams_both_sides_in_order_and_persists_before_done(arena_llm
 
 async def test_it_stops_both_answers_on_request(arena_llms, settings):
     settings.ARENA_MAX_TOKENS = 1000
+    # Both sides on one serial engine: paced, nothing would show until side a had finished.
+    settings.ARENA_PACE_STREAMS = False
     visitor = str(uuid.uuid4())
     battle = await database_sync_to_async(make_battle)(visitor, arena_llms["chatty"], arena_llms["chatty"])
     comm = communicator(battle, visitor)
@@ -105,6 +107,13 @@ async def test_it_stops_both_answers_on_request(arena_llms, settings):
         await asyncio.sleep(0.1)
     assert all(m.status == Message.Status.STOPPED for m in stored.values())
     assert any(m.content for m in stored.values())
+    # The client is told, with the text kept.
+    stopped = {}
+    while len(stopped) < 2:
+        frame = await comm.receive_json_from(timeout=10)
+        if frame["type"] == "stopped":
+            stopped[frame["side"]] = frame
+    assert set(stopped) == {"a", "b"} and all(stopped[s]["html"] == stored[s].html for s in "ab")
     # The energy used until the stop is kept: asked of the worker by request id.
     for m in stored.values():
         (attempt,) = await attempts_of(m)

@@ -44,13 +44,14 @@ function onFrame(frame) {
     if (frame.seq !== lastSeq[frame.side] + 1) return; // out of order or repeated: ignore
     lastSeq[frame.side] = frame.seq;
     answer.querySelector(".body").append(frame.text);
-  } else if (frame.type === "done") {
-    answer.dataset.status = "done";
+  } else if (frame.type === "done" || frame.type === "stopped") {
+    answer.dataset.status = frame.type;
     answer.dataset.message = frame.message_id;
     const body = answer.querySelector(".body");
     body.innerHTML = frame.html; // sanitized on the server (markdown-it + nh3)
     body.setAttribute("aria-busy", "false");
-    answer.querySelector(".answer-tools").hidden = false;
+    answer.querySelector(".answer-tools").hidden = frame.type !== "done";
+    answer.querySelector(".retry").hidden = frame.type === "done";
   } else if (frame.type === "error") {
     if (answer) {
       answer.dataset.status = "error";

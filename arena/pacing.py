@@ -1,0 +1,93 @@
+"""Both answers shown at one common pace, so that speed does not tell which model is which.
+
+Without it, a visitor sees each model's own generation speed, and the faster side is most
+often the smaller model. The pacer holds each side's generated text and releases it in
+ticks, the same number of characters to every side at once, never more than the slowest
+side still generating has produced (so a slow model slows both sides, not only its own),
+and at most `chars_per_s`. A side's `done` frame waits until every side is finished and
+shown, then all go together. What a visitor can still see is each answer's length, and
+the pace of the slower model when it is slower than `chars_per_s`.
+
+Pure asyncio: the consumer feeds it (`push`, `finish`, `drop`) and it calls `send`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Side:
+    text: str = ""  # generated so far
+    shown: int = 0  # characters released
+    seq: int = 0
+    done_frame: dict | None = None  # set when generation finished
+
+    @property
+    def finished(self) -> bool:
+        return self.done_frame is not None
+
+    @property
+    def waiting(self) -> int:
+        return len(self.text) - self.shown
+
+
+@dataclass
+class Pacer:
+    send: Callable[[dict], Awaitable[None]]
+    sides: tuple[str, ...]
+    chars_per_s: float
+    tick_s: float = 0.05
+    _state: dict[str, _Side] = field(default_factory=dict)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self):
+        self._state = {side: _Side() for side in self.sides}
+
+    # -- fed by the streaming tasks ------------------------------------------------------
+    def push(self, side: str, text: str) -> None:
+        self._state[side].text += text
+        self._wake.set()
+
+    def finish(self, side: str, done_frame: dict) -> None:
+        """Generation ended; `done_frame` goes out once every side is finished and shown."""
+        self._state[side].done_frame = done_frame
+        self._wake.set()
+
+    def drop(self, side: str) -> None:
+        """The side failed (its error frame is sent at once): it no longer sets the pace."""
+        self._state.pop(side, None)
+        self._wake.set()
+
+    # -- the release loop ------------------------------------------------------------------
+    def _step(self) -> int:
+        """Characters every side may show more this tick."""
+        limit = int(self.chars_per_s * self.tick_s) or 1
+        for s in self._state.values():
+            if not s.finished:  # a side still generating can only give what it has
+                limit = min(limit, s.waiting)
+        return limit
+
+    async def run(self) -> None:
+        while self._state:
+            step = self._step()
+            released = False
+            for side, s in self._state.items():
+                n = min(step, s.waiting)
+                if n > 0:
+                    s.seq += 1
+                    chunk = s.text[s.shown:s.shown + n]
+                    s.shown += n
+                    released = True
+                    await self.send({"type": "delta", "side": side, "seq": s.seq, "text": chunk})
+            if all(s.finished and s.waiting == 0 for s in self._state.values()):
+                for side, s in self._state.items():
+                    await self.send({**s.done_frame, "seq": s.seq + 1})
+                return
+            if released:
+                await asyncio.sleep(self.tick_s)
+            else:  # nothing to show yet: wait for text rather than spin
+                self._wake.clear()
+                await self._wake.wait()

@@ -1,0 +1,108 @@
+"""arena.pacing: both answers released at one common pace, `done` frames together, and
+the same through the real WebSocket with two real workers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from channels.db import database_sync_to_async
+
+from arena.pacing import Pacer
+
+
+class Screen:
+    """What the visitor receives, with the time each frame arrived."""
+
+    def __init__(self):
+        self.frames: list[tuple[float, dict]] = []
+        self.t0 = time.monotonic()
+
+    async def send(self, frame):
+        self.frames.append((time.monotonic() - self.t0, frame))
+
+    def shown(self, side):
+        return "".join(f["text"] for _t, f in self.frames if f["type"] == "delta" and f["side"] == side)
+
+
+async def test_it_shows_a_fast_and_a_slow_side_at_the_same_pace():
+    screen = Screen()
+    pacer = Pacer(screen.send, ("a", "b"), chars_per_s=1000, tick_s=0.01)
+    runner = asyncio.create_task(pacer.run())
+
+    async def generate(side, text, delay_s):
+        for word in text.split(" "):
+            pacer.push(side, word + " ")
+            await asyncio.sleep(delay_s)
+        pacer.finish(side, {"type": "done", "side": side})
+
+    fast, slow = "vite " * 40, "lent " * 40
+    await asyncio.gather(generate("a", fast, 0.001), generate("b", slow, 0.02), runner)
+
+    assert screen.shown("a").strip() == fast.strip()
+    assert screen.shown("b").strip() == slow.strip()
+    # Lockstep: after every tick both sides have shown the same number of characters.
+    shown = {"a": 0, "b": 0}
+    for _t, frame in screen.frames:
+        if frame["type"] == "delta":
+            shown[frame["side"]] += len(frame["text"])
+            if frame["side"] == "b":
+                assert shown["a"] == shown["b"]
+    # Both done frames last, together, numbered after their side's last delta.
+    kinds = [f["type"] for _t, f in screen.frames]
+    assert kinds[-2:] == ["done", "done"] and "done" not in kinds[:-2]
+    assert screen.frames[-1][0] - screen.frames[-2][0] < 0.01
+
+
+async def test_it_never_goes_faster_than_its_pace():
+    screen = Screen()
+    pacer = Pacer(screen.send, ("a", "b"), chars_per_s=200, tick_s=0.05)
+    pacer.push("a", "x" * 100)
+    pacer.push("b", "y" * 60)
+    pacer.finish("a", {"type": "done", "side": "a"})
+    pacer.finish("b", {"type": "done", "side": "b"})
+    await pacer.run()
+    last_delta = max(t for t, f in screen.frames if f["type"] == "delta")
+    assert last_delta >= 100 / 200 - 2 * 0.05  # 100 characters at 200/s: about half a second
+    assert screen.shown("a") == "x" * 100 and screen.shown("b") == "y" * 60
+
+
+async def test_it_lets_a_failed_side_go_and_finishes_the_other():
+    screen = Screen()
+    pacer = Pacer(screen.send, ("a", "b"), chars_per_s=1000, tick_s=0.01)
+    runner = asyncio.create_task(pacer.run())
+    pacer.push("a", "bonjour")
+    await asyncio.sleep(0.05)  # b has nothing: nothing is shown yet
+    assert screen.frames == []
+    pacer.drop("b")
+    pacer.finish("a", {"type": "done", "side": "a"})
+    await asyncio.wait_for(runner, 2)
+    assert screen.shown("a") == "bonjour" and screen.frames[-1][1]["type"] == "done"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+async def test_it_paces_a_real_battle(arena_llms, settings):
+    from tests.arena.test_consumer import communicator, frames_until_done, messages_of
+    from tests.conftest import make_battle
+
+    settings.ARENA_MAX_TOKENS = 24
+    settings.ARENA_PACE_STREAMS = True
+    visitor = str(uuid.uuid4())
+    battle = await database_sync_to_async(make_battle)(visitor, arena_llms["tiny-a"], arena_llms["tiny-b"])
+    comm = communicator(battle, visitor)
+    await comm.connect()
+    frames = await frames_until_done(comm)
+    await comm.disconnect()
+
+    kinds = [f["type"] for f in frames]
+    assert kinds[-2:] == ["done", "done"] and "done" not in kinds[:-2]  # held, then together
+    assert all(f["duration_ms"] is None for f in frames if f["type"] == "done")
+    stored = await messages_of(battle)
+    for side in "ab":
+        text = "".join(f["text"] for f in frames if f["type"] == "delta" and f["side"] == side)
+        assert text == stored[side].content  # every character shown, in order
+        done = next(f for f in frames if f["type"] == "done" and f["side"] == side)
+        assert done["seq"] == sum(1 for f in frames if f["type"] == "delta" and f["side"] == side) + 1
