@@ -16,8 +16,6 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
 FOOTPRINT_DIR = FIXTURES_DIR / "footprint"
 
@@ -119,6 +117,10 @@ def iter_constants(node: Any, path: str = "") -> Iterator[tuple[str, Mapping[str
 @cache
 def load_fixture(name: str) -> dict[str, Any]:
     """Parsed content of fixtures/footprint/<name>.yaml (cached; treat as read-only)."""
+    # Imported here, not at module level, so that `import footprint` needs only the standard
+    # library (the ranking's numpy/scipy-only environment imports it); the fixtures need PyYAML.
+    import yaml
+
     with open(FOOTPRINT_DIR / f"{name}.yaml", encoding="utf-8") as fd:
         return yaml.safe_load(fd)
 

@@ -21,19 +21,24 @@ central PUE and WUE (the midpoint where the parameter count is itself a range, a
 
 from __future__ import annotations
 
-from typing import Any
-
-from ecologits.impacts.llm import compute_llm_impacts
-from ecologits.utils.range_value import RangeValue
+from typing import TYPE_CHECKING, Any
 
 from footprint import data
 from footprint.impacts import Figure, Impacts, default_profile
+
+# EcoLogits (and the pydantic it pulls in) is imported inside the functions that call it, so that
+# `import footprint` works where only the measured path is needed, as in the ranking's
+# numpy/scipy-only environment.
+if TYPE_CHECKING:
+    from ecologits.utils.range_value import RangeValue
 
 ParamCount = float | tuple[float, float]
 
 
 def to_ecologits_value(value: ParamCount | data.Constant, *, central: bool = False) -> float | RangeValue:
     """A number, (min, max) pair or Constant as EcoLogits takes it (a RangeValue when it is a range)."""
+    from ecologits.utils.range_value import RangeValue
+
     if isinstance(value, data.Constant):
         if central or not value.has_range:
             return value.value
@@ -46,6 +51,8 @@ def to_ecologits_value(value: ParamCount | data.Constant, *, central: bool = Fal
 
 def _bounds(value: float | RangeValue) -> tuple[float, float, float]:
     """(central, min, max) of an EcoLogits result."""
+    from ecologits.utils.range_value import RangeValue
+
     if isinstance(value, RangeValue):
         return float(value.mean), float(value.min), float(value.max)
     return float(value), float(value), float(value)
@@ -77,6 +84,8 @@ def estimate_with_ecologits(
     constants, default the default profile's, so the estimate of a self-hosted model is comparable with
     its measurement; pass a provider's figures for a remote API.
     """
+    from ecologits.impacts.llm import compute_llm_impacts
+
     profile = default_profile()
     zone = zone or profile.zone
     pue = pue or profile.pue
