@@ -1,8 +1,9 @@
 """Leaderboard snapshots: votes and measured energy turned into a stored table.
 
-The ranking math is in `ranking.py` (pure); this module reads the database, calls it,
-adds the energy columns and stores the result, so pages and the API only read a
-snapshot. Celery beat refreshes it; `manage.py refresh_leaderboard` does it on demand.
+The ranking maths is in the pure `ranking` package; this module reads the database (votes
+as integer-coded arrays, energy as one aggregate), calls it, adds the energy columns and
+stores the result, so pages and the API only read a snapshot. Celery beat refreshes it on
+Redis; `manage.py refresh_leaderboard` does it on demand, or keeps it fresh (`--every`).
 """
 
 from __future__ import annotations
@@ -44,8 +45,7 @@ def _scope(filters: dict, date_field: str):
 def _filtered_battles(filters: dict):
     """The votes that count: voted battles in scope (dates of the vote), identity leaks
     always left out."""
-    return (_scope(filters, "voted_at").filter(voted_at__isnull=False, leak_flagged=False)
-            .select_related("vote", "model_a", "model_b"))
+    return _scope(filters, "voted_at").filter(voted_at__isnull=False, leak_flagged=False)
 
 
 def _answer_energy_rows(filters: dict) -> list[tuple[str, float, int, bool]]:
@@ -106,7 +106,8 @@ def compute_leaderboard(filters: dict | None = None, *, bootstrap: int = 1000, s
     rows (`too_few`): a filter narrow enough to hold one person's battle would show it."""
     filters = filters or {}
     min_votes = int(filters.get("min_votes") or MIN_VOTES_DEFAULT)
-    battles = list(_filtered_battles(filters))
+    # Scalars only, models as integer codes: the ranking core is fastest on codes.
+    battles = list(_filtered_battles(filters).values_list("pk", "model_a_id", "model_b_id", "vote__choice"))
     if len(battles) < min_group:
         return {"computed_at": timezone.now().isoformat(), "filters": {k: str(v) for k, v in filters.items() if v},
                 "battles": len(battles), "too_few": min_group, "bootstrap": bootstrap, "style_control": style_control,
@@ -115,14 +116,15 @@ def compute_leaderboard(filters: dict | None = None, *, bootstrap: int = 1000, s
     rows = []
     result = None
     if battles:
-        a = [b.model_a.slug for b in battles]
-        b_ = [b.model_b.slug for b in battles]
-        outcome = [b.vote.choice for b in battles]
-        style = None
-        if style_control:
-            style = _style_features(battles)
-        result = ranking.fit_bradley_terry(a, b_, outcome, bootstrap=bootstrap, seed=seed, both_bad=both_bad,
-                                           style=style, style_names=["length", "markdown"] if style is not None else None)
+        by_pk = {m.pk: m for m in models.values()}
+        code_of = {pk: code for code, pk in enumerate(by_pk)}
+        pks, a, b_, choices = zip(*battles, strict=True)
+        outcome = np.array([ranking.OUTCOMES.index(c) for c in choices], dtype=np.int8)
+        style = _style_features(pks) if style_control else None
+        result = ranking.fit_bradley_terry(
+            np.array([code_of[pk] for pk in a]), np.array([code_of[pk] for pk in b_]), outcome,
+            names=[m.slug for m in by_pk.values()], bootstrap=bootstrap, seed=seed, both_bad=both_bad,
+            style=style, style_names=["length", "markdown"] if style is not None else None)
     energy = energy_columns(list(models), filters)
     if result is not None:
         for entry in result.leaderboard:
@@ -147,15 +149,15 @@ def compute_leaderboard(filters: dict | None = None, *, bootstrap: int = 1000, s
 MARKDOWN_MARKS = ("\n#", "\n- ", "\n* ", "**", "\n1.")
 
 
-def _style_features(battles) -> np.ndarray:
+def _style_features(battle_pks) -> np.ndarray:
     """Per battle, (a minus b) answer length and Markdown structure, read in one query."""
     text: dict[tuple, list[str]] = defaultdict(list)
-    rows = Message.objects.filter(turn__battle__in=[b.pk for b in battles]).order_by("turn__index")
+    rows = Message.objects.filter(turn__battle__in=list(battle_pks)).order_by("turn__index")
     for battle_id, side, content in rows.values_list("turn__battle_id", "side", "content"):
         text[(battle_id, side)].append(content)
     feats = []
-    for battle in battles:
-        a, b = ("".join(text[(battle.pk, side)]) for side in ("a", "b"))
+    for pk in battle_pks:
+        a, b = ("".join(text[(pk, side)]) for side in ("a", "b"))
         feats.append([len(a), len(b), sum(a.count(m) for m in MARKDOWN_MARKS), sum(b.count(m) for m in MARKDOWN_MARKS)])
     f = np.array(feats, dtype=float)
     length = ranking.style_covariates(f[:, 0], f[:, 1])
