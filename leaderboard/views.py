@@ -22,6 +22,7 @@ from .charts import score_energy_svg
 from .snapshots import compute_leaderboard, latest_snapshot
 from arena.errors import ArenaError
 from arena.limits import check_computation_rate
+from arena.battles import MODE_LABELS
 from arena.models import Battle
 from arena.visitors import client_ip, ip_hash
 
@@ -99,7 +100,7 @@ def leaderboard_page(request):
     chart = score_energy_svg(snap["rows"], title=_("Preference score against energy per 1,000 tokens"),
                              x_label=_("Wh per 1,000 output tokens (log scale)"), y_label=_("Preference score"))
     return render(request, "leaderboard/leaderboard.html", {"snap": snap, "chart": chart, "error": error,
-                                                            "params": request.GET, "modes": Battle.Mode.choices},
+                                                            "params": request.GET, "modes": MODE_LABELS},
                   status=status)
 
 
