@@ -62,6 +62,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from config.serve import daphne_command  # noqa: E402
 from inference_workers.engines import REPO, free_port  # noqa: E402
 from devtools.launcher import MODELS_DIR, ensure_tiny_model, start_worker  # noqa: E402
 
@@ -326,8 +327,7 @@ def main() -> None:
 
         port = free_port()
         log = open(LOG_DIR / "arena-daphne.log", "wb")
-        daphne = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                   "config.asgi:application"], cwd=REPO, env=env, stdout=log,
+        daphne = subprocess.Popen([sys.executable, "-m", *daphne_command("127.0.0.1", port)], cwd=REPO, env=env, stdout=log,
                                   stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         wait_port(port, daphne)

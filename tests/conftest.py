@@ -132,6 +132,7 @@ def live_arena(transactional_db, tmp_path):
     import sys
     import time
 
+    from config.serve import daphne_command
     from inference_workers.engines import REPO, free_port
 
     database_url = test_database_url()
@@ -141,7 +142,7 @@ def live_arena(transactional_db, tmp_path):
            # Its own rate-limit counters when the cache is a shared Redis.
            "CACHE_KEY_PREFIX": f"live-{port}"}
     log = open(tmp_path / "daphne.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+    proc = subprocess.Popen([sys.executable, "-m", *daphne_command("127.0.0.1", port)],
                             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

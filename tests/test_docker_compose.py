@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from config.serve import daphne_command
 from devtools import tiny_model
 from inference_workers.__main__ import serve_parser
 
@@ -349,7 +350,7 @@ def test_it_publishes_only_the_web_ports(services):
     assert published == {"web": [(8000, 8000)], "web-demo": [(8001, 8000)]}
     for name in published:
         cmd = " ".join(command_segments(services[name])[-1])
-        assert cmd == "daphne -b 0.0.0.0 -p 8000 config.asgi:application", name
+        assert cmd == " ".join(daphne_command("0.0.0.0", 8000)), name
 
 
 def test_it_starts_the_web_after_migrations_and_the_catalogue(services):

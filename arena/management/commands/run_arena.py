@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from config.serve import daphne_command
+
 from arena.catalogue import read_catalogue
 from devtools.launcher import MODELS_DIR, ensure_tiny_model, start_worker
 
@@ -50,7 +52,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"\nThe arena is ready: http://{host}:{port}/  (Ctrl-C stops everything)\n"))
             refresher = subprocess.Popen([sys.executable, "manage.py", "refresh_leaderboard",
                                           "--every", str(LEADERBOARD_CHECK_S)])
-            web = subprocess.Popen([sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"])
+            web = subprocess.Popen([sys.executable, "-m", *daphne_command(host, port)])
             signal.signal(signal.SIGTERM, lambda *_: web.terminate())
             try:
                 web.wait()

@@ -1,0 +1,14 @@
+"""How the arena's ASGI server is started, in one place: make run, the tests, the benches
+and the images all run the same daphne command line.
+
+Why the options: a handshake waits for the consumer's database check, which can queue
+behind a burst of other sockets' work on a loaded machine, so it gets 30 s rather than
+daphne's 5; a battle frame is a short JSON command, so a frame over 128 KiB is refused by
+the server before the application reads it.
+"""
+
+DAPHNE_OPTIONS = ("--websocket_connect_timeout", "30", "--websocket-max-message-size", "131072")
+
+
+def daphne_command(host: str, port: int) -> list[str]:
+    return ["daphne", "-b", host, "-p", str(port), *DAPHNE_OPTIONS, "config.asgi:application"]
