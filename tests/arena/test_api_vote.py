@@ -10,7 +10,7 @@ from arena import battles
 from arena.errors import ArenaError
 from arena.models import Attempt, Battle, Message, Vote
 
-from .conftest import add_attempt, post_json
+from .conftest import add_attempt, energy_record, post_json
 
 pytestmark = pytest.mark.django_db
 
@@ -369,3 +369,16 @@ def test_it_says_not_measured_for_a_worker_without_a_meter(owner_client, make_ba
     assert response.json()["reveal"]["comparison"] == "" and not response.json()["reveal"]["worth_question"]["asked"]
     page = owner_client.get(f"/battles/{battle.id}/").content.decode()
     assert "non mesurée" in page
+
+
+def test_it_builds_the_reveal_in_a_fixed_number_of_queries(owner_client, make_battle, django_assert_max_num_queries):
+    """Totals are SQL sums over the tries; the queries do not grow with turns or retries."""
+    def reveal_queries(turns):
+        battle = make_battle(turns=turns, vote="a")
+        for message in Message.objects.filter(turn__battle=battle):  # a retried try on every answer
+            add_attempt(message, energy_record(1.0), outcome="stopped")
+        with django_assert_max_num_queries(12) as captured:
+            assert _reveal(owner_client, battle).status_code == 200
+        return len(captured.captured_queries)
+
+    assert reveal_queries([("done", "done")] * 6) == reveal_queries([("done", "done")])

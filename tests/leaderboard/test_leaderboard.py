@@ -467,3 +467,20 @@ def test_it_limits_filtered_computations_per_network(client, catalogue, make_bat
     assert refused["Retry-After"]
     assert _api(client, "?since=2000-01-01").status_code == 200  # a cached table costs nothing
     assert _api(client).status_code == 200  # nor does the snapshot
+
+
+def test_it_reads_the_energy_columns_in_a_fixed_number_of_queries(catalogue, make_battle,
+                                                                   django_assert_max_num_queries):
+    from leaderboard.snapshots import energy_columns
+
+    def queries(battles):
+        for _ in range(battles):
+            make_battle(vote="a", turns=(("done", "done"), ("done", "done")))
+        with django_assert_max_num_queries(3) as captured:
+            columns = energy_columns(list(catalogue))
+        return len(captured.captured_queries), columns
+
+    few, _ = queries(2)
+    many, columns = queries(20)
+    assert few == many
+    assert columns["heron"]["answers"] == 44 and columns["mesange"]["answers"] == 44
