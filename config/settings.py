@@ -158,9 +158,11 @@ ARENA_MAX_SOCKETS_PER_VISITOR = envint("ARENA_MAX_SOCKETS_PER_VISITOR", 6)
 ARENA_MAX_SOCKETS_PER_IP = envint("ARENA_MAX_SOCKETS_PER_IP", 120)  # a classroom shares one address
 ARENA_IP_HASH_SALT = os.getenv("ARENA_IP_HASH_SALT", SECRET_KEY)
 # Show both answers at one common pace (arena/pacing.py) so that speed does not identify a
-# model; the pace is at most this many characters per second (about 50 tokens/s).
+# model. The pace hides speed only while every model is faster than it: 120 characters/s
+# (about 30 tokens/s) is below the slowest demo model on a loaded 2-core machine (about 150
+# to 250 characters/s, bench/side_channels.py) and still five times reading speed.
 ARENA_PACE_STREAMS = envbool("ARENA_PACE_STREAMS", "True")
-ARENA_PACE_CHARS_PER_S = envfloat("ARENA_PACE_CHARS_PER_S", 200.0)
+ARENA_PACE_CHARS_PER_S = envfloat("ARENA_PACE_CHARS_PER_S", 120.0)
 ARENA_WORKER_TIMEOUT_S = envfloat("ARENA_WORKER_TIMEOUT_S", 150.0)  # above the worker's stall timeout
 # Electricity zone for impacts (footprint/); PUE, WUE and hardware come from fixtures/footprint.
 ARENA_ZONE = os.getenv("ARENA_ZONE", "FRA")
