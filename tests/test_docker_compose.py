@@ -364,12 +364,17 @@ def test_it_starts_the_web_after_migrations_and_the_catalogue(services):
 
 
 def test_it_runs_celery_worker_and_beat_with_the_web_settings(services):
-    assert command_segments(services["celery-worker"]) == [["celery", "-A", "arena", "worker", "-l", "info"]]
+    assert command_segments(services["celery-worker"]) == [["celery", "-A", "config", "worker", "-l", "info"]]
     beat = command_segments(services["celery-beat"])
-    assert len(beat) == 1 and beat[0][:6] == ["celery", "-A", "arena", "beat", "-l", "info"]
+    assert len(beat) == 1 and beat[0][:6] == ["celery", "-A", "config", "beat", "-l", "info"]
     web_env = environment(services["web"])
     for name in ("celery-worker", "celery-beat"):
         assert environment(services[name]) == web_env, name
+    # `-A config` names the package that holds the Celery app (celery looks for `celery_app`).
+    import config
+
+    assert type(config.celery_app).__name__ == "Celery" and "leaderboard.tasks.refresh_leaderboard" in (
+        config.celery_app.conf.beat_schedule["refresh-leaderboard"]["task"])
 
 
 def test_it_sets_only_environment_variables_that_the_web_reads(services):

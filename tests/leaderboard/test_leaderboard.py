@@ -384,7 +384,7 @@ def test_it_refreshes_the_snapshot_in_a_celery_task(catalogue, tmp_path):
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         log = open(tmp_path / "celery.log", "wb")
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "arena", "worker", "--pool", "solo", "--loglevel", "warning"],
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "warning"],
             env={**os.environ, "DATABASE_URL": test_database_url()}, stdout=log, stderr=subprocess.STDOUT)
     try:
         pk = refresh_leaderboard.delay().get(timeout=120)
