@@ -22,7 +22,7 @@ from .engines import EngineError, EngineProcess, EngineSpec, free_port, probe_he
 from .meter import Meter
 from .metrics import WorkerMetrics
 from .power import default_sampling_period_s, open_power_source
-from .protocol import APIError, FinishedRequest, parse_chat_request
+from .protocol import MAX_BODY_BYTES, APIError, FinishedRequest, parse_chat_request
 from .serving import ChatServing, Limits, request_id
 from .streaming import DisconnectAwareStreamingResponse
 
@@ -181,6 +181,9 @@ async def _api_error(request: Request, exc: APIError) -> JSONResponse:
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request):
     serving = _worker(request).serving
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refused before it is read
+        raise APIError(413, f"the request body is over {MAX_BODY_BYTES} bytes", code="request_too_large")
     req = parse_chat_request(await request.body())
     serving.check(req)
     rid = request_id(request.headers.get("x-request-id"))

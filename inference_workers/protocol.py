@@ -8,39 +8,67 @@ the final chunk of every answer, the arena parses and stores it, `footprint` rea
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
+# The largest request body read at all (413 beyond): far above any prompt the limits allow.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class TextPart(BaseModel):
+    """A content part. The engines behind workers read text only: an image or audio part
+    is refused, not passed on to an engine that would fail on it (or ignore it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text"]
+    text: str
+
+
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[TextPart] | None = None
+    name: str | None = Field(default=None, max_length=256)
+    tool_call_id: str | None = Field(default=None, max_length=256)
 
     def text(self) -> str:
         if isinstance(self.content, str):
             return self.content
-        if isinstance(self.content, list):
-            return "".join(part.get("text", "") for part in self.content if isinstance(part, dict))
-        return ""
+        return "".join(part.text for part in self.content or [])
+
+    def chars(self) -> int:
+        """What counts toward the prompt limit: every part of the content, and the name."""
+        return len(self.text()) + len(self.name or "") + len(self.tool_call_id or "")
 
 
 class ChatCompletionRequest(BaseModel):
-    # Unknown OpenAI fields (temperature, top_p, seed, stop...) pass through to the engine.
-    model_config = ConfigDict(extra="allow")
+    # Only the OpenAI fields an engine here honours pass through, each with its bounds.
+    # Anything else is refused (as OpenAI does): an unknown field went to the engine
+    # unchecked before, and a 5 MB one went past the prompt limit. `stop` is not taken:
+    # `transformers serve` fails (a 5xx) on stop strings its tokenizer cannot split.
+    model_config = ConfigDict(extra="forbid")
 
-    model: str
-    messages: list[ChatMessage] = Field(min_length=1)
+    model: str = Field(max_length=256)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=256)
     stream: bool = False
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     n: int = Field(default=1, ge=1)
-    stream_options: dict[str, Any] | None = None
+    stream_options: dict[str, bool] | None = None  # replaced by the worker's own (usage on)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    logit_bias: dict[str, float] | None = Field(default=None, max_length=300)
+    user: str | None = Field(default=None, max_length=256)
 
     def prompt_chars(self) -> int:
-        return sum(len(m.text()) for m in self.messages)
+        return sum(m.chars() for m in self.messages)
 
 
 class EnergyRecord(BaseModel):
@@ -101,10 +129,15 @@ class APIError(Exception):
 
 
 def parse_chat_request(raw: bytes) -> ChatCompletionRequest:
+    if len(raw) > MAX_BODY_BYTES:
+        raise APIError(413, f"the request body is over {MAX_BODY_BYTES} bytes", code="request_too_large")
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise APIError(400, f"the request body is not valid JSON: {exc}", code="invalid_json") from None
+        # A lone surrogate decodes but cannot be sent on to the engine as UTF-8.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError, UnicodeError) as exc:  # bad JSON, huge integers, deep nesting
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise APIError(400, f"the request body is not valid JSON: {reason}", code="invalid_json") from None
     if not isinstance(data, dict):
         raise APIError(400, "the request body must be a JSON object", code="invalid_json")
     try:
