@@ -38,6 +38,8 @@ run: db
 	$(PY) manage.py run_arena
 
 test: install /usr/bin/chromium
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 messages: install

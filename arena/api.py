@@ -85,8 +85,10 @@ def _field_errors() -> dict[str, tuple[str, str]]:
         "prompt": ("empty_prompt", _("Write a message first.")),
         "mode": ("unknown_mode", _("mode must be one of: random, frugal, david_vs_goliath, custom.")),
         "models": ("invalid_models", _("models must be a list of model identifiers.")),
-        "workshop": ("invalid_workshop", _("workshop must be a workshop code of at most %(n)d characters.")
-                     % {"n": MAX_WORKSHOP_CHARS}),
+        "workshop": (
+            "invalid_workshop",
+            _("workshop must be a workshop code of at most %(n)d characters.") % {"n": MAX_WORKSHOP_CHARS},
+        ),
         "choice": ("invalid_choice", _("choice must be one of: a, b, tie, both_bad.")),
         "tags": ("invalid_tags", _("Unknown reason tag. Allowed: %(tags)s.") % {"tags": tags}),
         "comments": ("invalid_comment", comment),
@@ -124,6 +126,7 @@ def _error_response(exc: ArenaError) -> JsonResponse:
 
 def api_view(*methods: str):
     """Allowed methods, and every `ArenaError` answered as a JSON error."""
+
     def decorate(view):
         @wraps(view)
         @require_http_methods(list(methods))
@@ -132,7 +135,9 @@ def api_view(*methods: str):
                 return view(request, *args, **kwargs)
             except ArenaError as exc:
                 return _error_response(exc)
+
         return wrapper
+
     return decorate
 
 
@@ -145,8 +150,14 @@ def _lang() -> str:
 def models(request):
     """The enabled models, for custom mode only: fetched when a person picks that mode,
     so that a random battle's pages never carry a model name."""
-    return JsonResponse({"models": [{"slug": m.slug, "name": m.name, "organization": m.organization,
-                                     "params_b": m.params_b} for m in LLM.objects.filter(enabled=True)]})
+    return JsonResponse(
+        {
+            "models": [
+                {"slug": m.slug, "name": m.name, "organization": m.organization, "params_b": m.params_b}
+                for m in LLM.objects.filter(enabled=True)
+            ]
+        }
+    )
 
 
 @api_view("POST")
@@ -166,14 +177,20 @@ def create_battle(request):
     if visitor is None or visitor.terms_accepted_at is None:
         raise ArenaError(403, "terms_required", _("Please accept the terms of use first."))
     if battles.concurrent_battles(visitor.pk) >= settings.ARENA_MAX_CONCURRENT_BATTLES:
-        raise ArenaError(429, "too_many_battles", _("You already have %(n)d battles answering. Wait for them to "
-                                                    "finish.") % {"n": settings.ARENA_MAX_CONCURRENT_BATTLES},
-                         retry_after_s=10)
+        raise ArenaError(
+            429,
+            "too_many_battles",
+            _("You already have %(n)d battles answering. Wait for them to finish.")
+            % {"n": settings.ARENA_MAX_CONCURRENT_BATTLES},
+            retry_after_s=10,
+        )
     check_prompt_rate(str(visitor.pk), ip_hash(client_ip(request)))
-    battle = battles.start_battle(visitor, body.prompt, body.mode or "random", body.models or [],
-                                  workshop=body.workshop, language=_lang())
-    return JsonResponse({"id": str(battle.id), "ws": f"/ws/battles/{battle.id}/", "url": f"/battles/{battle.id}/"},
-                        status=201)
+    battle = battles.start_battle(
+        visitor, body.prompt, body.mode or "random", body.models or [], workshop=body.workshop, language=_lang()
+    )
+    return JsonResponse(
+        {"id": str(battle.id), "ws": f"/ws/battles/{battle.id}/", "url": f"/battles/{battle.id}/"}, status=201
+    )
 
 
 @api_view("POST")
@@ -181,8 +198,9 @@ def vote(request, battle_id):
     battle = battles.battle_for_visitor(battle_id, request.visitor_id, action="vote")
     body = _parse(VoteBody, request)
     tags, comments = body.tags or SideTags(), body.comments or SideComments()
-    battles.cast_vote(battle, body.choice, {"a": tags.a or [], "b": tags.b or []},
-                      {"a": comments.a or "", "b": comments.b or ""})
+    battles.cast_vote(
+        battle, body.choice, {"a": tags.a or [], "b": tags.b or []}, {"a": comments.a or "", "b": comments.b or ""}
+    )
     battle.refresh_from_db()
     return JsonResponse({"reveal": build_reveal(battle, _lang())})
 
@@ -212,8 +230,9 @@ def reaction(request, message_id):
         raise ArenaError(409, "not_finished", _("You can react once the answer is finished."))
     body = _parse(ReactionBody, request)
     obj, _created = Reaction.objects.update_or_create(
-        message=message, defaults={"liked": body.liked, "tags": sorted(set(body.tags or [])),
-                                   "comment": (body.comment or "").strip()})
+        message=message,
+        defaults={"liked": body.liked, "tags": sorted(set(body.tags or [])), "comment": (body.comment or "").strip()},
+    )
     return JsonResponse({"message_id": str(message.id), "liked": obj.liked, "tags": obj.tags, "comment": obj.comment})
 
 
@@ -226,6 +245,10 @@ def throttled_admin_login(request, *args, **kwargs):
         try:
             check_login_rate(ip_hash(client_ip(request)))
         except ArenaError as exc:
-            return HttpResponse(exc.message, status=exc.status, headers={"Retry-After": str(exc.retry_after_s)},
-                                content_type="text/plain; charset=utf-8")
+            return HttpResponse(
+                exc.message,
+                status=exc.status,
+                headers={"Retry-After": str(exc.retry_after_s)},
+                content_type="text/plain; charset=utf-8",
+            )
     return admin.site.login(request, *args, **kwargs)

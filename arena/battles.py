@@ -66,23 +66,32 @@ def clean_prompt(prompt) -> str:
     if not prompt:
         raise ArenaError(400, "empty_prompt", _("Write a message first."))
     if len(prompt) > settings.ARENA_MAX_PROMPT_CHARS:
-        raise ArenaError(400, "prompt_too_long", _("Your message is %(n)d characters long; the limit is %(max)d.")
-                         % {"n": len(prompt), "max": settings.ARENA_MAX_PROMPT_CHARS})
+        raise ArenaError(
+            400,
+            "prompt_too_long",
+            _("Your message is %(n)d characters long; the limit is %(max)d.")
+            % {"n": len(prompt), "max": settings.ARENA_MAX_PROMPT_CHARS},
+        )
     return prompt
 
 
 def pair_vote_counts() -> dict[frozenset, int]:
     """Votes per unordered pair, counted by the database (this runs for every new battle)."""
     counts: Counter = Counter()
-    rows = (Vote.objects.values_list("battle__model_a__slug", "battle__model_b__slug")
-            .annotate(n=Count("id")).order_by())
+    rows = Vote.objects.values_list("battle__model_a__slug", "battle__model_b__slug").annotate(n=Count("id")).order_by()
     for a, b, n in rows:
         counts[frozenset((a, b))] += n
     return dict(counts)
 
 
-def start_battle(visitor: Visitor, prompt: str, mode: str, models: list[str] | None = None,
-                 workshop: str | None = None, language: str = "fr") -> Battle:
+def start_battle(
+    visitor: Visitor,
+    prompt: str,
+    mode: str,
+    models: list[str] | None = None,
+    workshop: str | None = None,
+    language: str = "fr",
+) -> Battle:
     prompt = clean_prompt(prompt)
     if mode not in Battle.Mode.values:
         raise ArenaError(400, "unknown_mode", _("Unknown mode: %(mode)s.") % {"mode": mode})
@@ -90,15 +99,27 @@ def start_battle(visitor: Visitor, prompt: str, mode: str, models: list[str] | N
     candidates = [Candidate(m.slug, m.params_b) for m in catalogue]
     try:
         slug_a, slug_b = choose_pair(
-            candidates, mode, pair_votes=pair_vote_counts(), rng=_rng, chosen=list(models or []),
-            small_max_params_b=settings.ARENA_SMALL_MAX_PARAMS_B, big_min_params_b=settings.ARENA_BIG_MIN_PARAMS_B)
+            candidates,
+            mode,
+            pair_votes=pair_vote_counts(),
+            rng=_rng,
+            chosen=list(models or []),
+            small_max_params_b=settings.ARENA_SMALL_MAX_PARAMS_B,
+            big_min_params_b=settings.ARENA_BIG_MIN_PARAMS_B,
+        )
     except PairingError as exc:
         raise ArenaError(400, "no_pair", _(exc.template) % exc.params) from None
     by_slug = {m.slug: m for m in catalogue}
     with transaction.atomic():
         battle = Battle.objects.create(
-            visitor=visitor, mode=mode, model_a=by_slug[slug_a], model_b=by_slug[slug_b],
-            workshop_code=workshop or None, publish_consent=visitor.publish_consent, language=language)
+            visitor=visitor,
+            mode=mode,
+            model_a=by_slug[slug_a],
+            model_b=by_slug[slug_b],
+            workshop_code=workshop or None,
+            publish_consent=visitor.publish_consent,
+            language=language,
+        )
         _add_turn(battle, 0, prompt)
     return battle
 
@@ -117,8 +138,12 @@ def add_turn(battle: Battle, prompt: str) -> Turn:
     with transaction.atomic():
         last = battle.turns.select_for_update().order_by("-index").first()
         if last.index + 1 >= settings.ARENA_MAX_TURNS:
-            raise ArenaError(409, "too_many_turns", _("This conversation reached its limit of %(n)d messages. "
-                                                      "Please vote.") % {"n": settings.ARENA_MAX_TURNS})
+            raise ArenaError(
+                409,
+                "too_many_turns",
+                _("This conversation reached its limit of %(n)d messages. Please vote.")
+                % {"n": settings.ARENA_MAX_TURNS},
+            )
         if last.messages.exclude(status__in=FINISHED).exists():
             raise ArenaError(409, "answers_pending", _("Wait until both answers are finished."))
         return _add_turn(battle, last.index + 1, prompt)
@@ -149,7 +174,9 @@ def pending_messages(battle: Battle) -> list[Message]:
 
 def history(message: Message) -> list[dict]:
     """The conversation as this side saw it: every earlier turn with this side's own answers."""
-    turns = Turn.objects.filter(battle_id=message.turn.battle_id, index__lte=message.turn.index).prefetch_related("messages")
+    turns = Turn.objects.filter(battle_id=message.turn.battle_id, index__lte=message.turn.index).prefetch_related(
+        "messages"
+    )
     chat = []
     for turn in turns:
         chat.append({"role": "user", "content": turn.prompt})
@@ -161,9 +188,14 @@ def history(message: Message) -> list[dict]:
 
 def concurrent_battles(visitor_id: str) -> int:
     Message.end_abandoned_streams(turn__battle__visitor_id=visitor_id)  # a dead task holds no slot
-    return (Message.objects.filter(turn__battle__visitor_id=visitor_id,
-                                   status__in=[Message.Status.PENDING, Message.Status.STREAMING])
-            .values("turn__battle").distinct().count())
+    return (
+        Message.objects.filter(
+            turn__battle__visitor_id=visitor_id, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
+        )
+        .values("turn__battle")
+        .distinct()
+        .count()
+    )
 
 
 # -- vote -------------------------------------------------------------------------------
@@ -199,7 +231,9 @@ def answer_worth(battle: Battle, worth: bool) -> Vote:
     if vote is None:
         raise ArenaError(409, "not_voted", _("Vote first."))
     if worth_question_side(vote.choice, side_energy_j(battle)) is None:
-        raise ArenaError(409, "no_question", _("The preferred answer did not use more energy: there is nothing to ask."))
+        raise ArenaError(
+            409, "no_question", _("The preferred answer did not use more energy: there is nothing to ask.")
+        )
     vote.worth_extra_energy = worth
     vote.save(update_fields=["worth_extra_energy"])
     return vote

@@ -29,14 +29,21 @@ def load_catalogue(path: str | Path, *, disable_others: bool = True) -> tuple[in
         if isinstance(release, str):
             release = dt.date.fromisoformat(release)
         fields = {
-            "name": entry["name"], "organization": entry["organization"], "license": entry["license"],
-            "license_kind": entry["license_kind"], "params_b": float(entry["params_b"]),
+            "name": entry["name"],
+            "organization": entry["organization"],
+            "license": entry["license"],
+            "license_kind": entry["license_kind"],
+            "params_b": float(entry["params_b"]),
             "active_params_b": float(entry.get("active_params_b", entry["params_b"])),
-            "architecture": entry.get("architecture", ""), "release_date": release,
-            "description_fr": entry["description"]["fr"], "description_en": entry["description"]["en"],
-            "hf_id": entry.get("hf_id", ""), "worker_env": entry["worker"]["env"],
+            "architecture": entry.get("architecture", ""),
+            "release_date": release,
+            "description_fr": entry["description"]["fr"],
+            "description_en": entry["description"]["en"],
+            "hf_id": entry.get("hf_id", ""),
+            "worker_env": entry["worker"]["env"],
             "worker_default_url": entry["worker"].get("default", ""),
-            "identity_words": list(entry.get("identity_words", [])), "enabled": bool(entry.get("enabled", True)),
+            "identity_words": list(entry.get("identity_words", [])),
+            "enabled": bool(entry.get("enabled", True)),
         }
         _, was_created = LLM.objects.update_or_create(slug=entry["slug"], defaults=fields)
         created += was_created

@@ -38,7 +38,9 @@ from .visitors import ip_hash, visitor_id_from_scope
 log = logging.getLogger("arena.stream")
 
 FAILURE_MESSAGES = {
-    "worker_unreachable": gettext_lazy("This answer could not be started: the model's server is unreachable. You can retry."),
+    "worker_unreachable": gettext_lazy(
+        "This answer could not be started: the model's server is unreachable. You can retry."
+    ),
     "engine_down": gettext_lazy("The model's server stopped while answering. You can retry."),
     "worker_error": gettext_lazy("The model's server returned an error. You can retry."),
     "cut_off": gettext_lazy("The answer was cut off before its end. You can retry."),
@@ -72,7 +74,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         self.language = battle.language
         client = self.scope.get("client") or ("", 0)
         self.socket_slots = await database_sync_to_async(open_socket_slots)(
-            self.visitor_id, ip_hash(client[0]) if client[0] else None)
+            self.visitor_id, ip_hash(client[0]) if client[0] else None
+        )
         if self.socket_slots is None:  # too many sockets open from this visitor or network
             await self.close(code=4429)
             return
@@ -139,11 +142,17 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         for side in cut:
             self.tasks[side].cancel()
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
-        stopped = await database_sync_to_async(lambda: list(battles.last_turn_messages(
-            Battle.objects.get(pk=self.battle_id)).filter(side__in=cut, status=Message.Status.STOPPED)))()
+        stopped = await database_sync_to_async(
+            lambda: list(
+                battles.last_turn_messages(Battle.objects.get(pk=self.battle_id)).filter(
+                    side__in=cut, status=Message.Status.STOPPED
+                )
+            )
+        )()
         for message in stopped:
-            await self.send_json({"type": "stopped", "side": message.side, "message_id": str(message.id),
-                                  "html": message.html})
+            await self.send_json(
+                {"type": "stopped", "side": message.side, "message_id": str(message.id), "html": message.html}
+            )
 
     async def _retry(self, side):
         if side not in SIDES:
@@ -164,7 +173,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
     # -- streaming ------------------------------------------------------------------------
     async def _start_pending(self):
         pending = await database_sync_to_async(
-            lambda: [(m.id, m.side) for m in battles.pending_messages(Battle.objects.get(pk=self.battle_id))])()
+            lambda: [(m.id, m.side) for m in battles.pending_messages(Battle.objects.get(pk=self.battle_id))]
+        )()
         if pending and settings.ARENA_PACE_STREAMS:
             self.pacer = Pacer(self.send_json, tuple(side for _id, side in pending), settings.ARENA_PACE_CHARS_PER_S)
             self.pacer_task = asyncio.create_task(self.pacer.run())
@@ -187,8 +197,9 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
 
     async def _relay(self, job: _Job, side: str):
         await self.send_json({"type": "start", "side": side, "turn": job.turn})
-        answer = self.models.answer(job.backend, job.history, max_tokens=settings.ARENA_MAX_TOKENS,
-                                    request_id=job.attempt.request_id)
+        answer = self.models.answer(
+            job.backend, job.history, max_tokens=settings.ARENA_MAX_TOKENS, request_id=job.attempt.request_id
+        )
         parts: list[str] = []
         try:
             async for text in answer:
@@ -215,11 +226,23 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             return
         outcome = answer.outcome
         message = await database_sync_to_async(_finish)(
-            job, Message.Status.DONE, "".join(parts), answer, outcome.energy, outcome.prompt_tokens,
-            outcome.completion_tokens)
-        done = {"type": "done", "side": side, "seq": len(parts) + 1, "message_id": str(message.id),
-                "html": message.html, "completion_tokens": message.completion_tokens,
-                "duration_ms": message.duration_ms}
+            job,
+            Message.Status.DONE,
+            "".join(parts),
+            answer,
+            outcome.energy,
+            outcome.prompt_tokens,
+            outcome.completion_tokens,
+        )
+        done = {
+            "type": "done",
+            "side": side,
+            "seq": len(parts) + 1,
+            "message_id": str(message.id),
+            "html": message.html,
+            "completion_tokens": message.completion_tokens,
+            "duration_ms": message.duration_ms,
+        }
         if self.pacer:
             self.pacer.finish(side, {**done, "duration_ms": None})  # a duration would give the speed away
         else:
@@ -230,8 +253,15 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         finished = await self.models.aborted_energy(job.backend, job.attempt.request_id)
         usage = finished.usage if finished else None
         await database_sync_to_async(_finish)(
-            job, status, "".join(parts), answer, finished.energy if finished else None,
-            usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None, error_code)
+            job,
+            status,
+            "".join(parts),
+            answer,
+            finished.energy if finished else None,
+            usage.prompt_tokens if usage else None,
+            usage.completion_tokens if usage else None,
+            error_code,
+        )
 
     async def _error(self, side, code, message):
         await self.send_json({"type": "error", "side": side, "code": code, "message": str(message)})
@@ -255,10 +285,19 @@ def _begin(message_id) -> _Job | None:
     return _Job(message_id, attempt, backend, battles.history(message), message.turn.index)
 
 
-def _finish(job: _Job, status, content, answer: AnswerStream, energy, prompt_tokens, completion_tokens,
-            error_code="") -> Message:
+def _finish(
+    job: _Job, status, content, answer: AnswerStream, energy, prompt_tokens, completion_tokens, error_code=""
+) -> Message:
     message = Message.objects.select_related("turn__battle__model_a", "turn__battle__model_b").get(pk=job.message_id)
-    message.finish(job.attempt, status, content, energy=energy, prompt_tokens=prompt_tokens,
-                   completion_tokens=completion_tokens, ttft_ms=answer.ttft_ms, duration_ms=answer.elapsed_ms(),
-                   error_code=error_code)
+    message.finish(
+        job.attempt,
+        status,
+        content,
+        energy=energy,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        ttft_ms=answer.ttft_ms,
+        duration_ms=answer.elapsed_ms(),
+        error_code=error_code,
+    )
     return message

@@ -13,16 +13,27 @@ import footprint
 def deployment_profile():
     """The deployment profile of fixtures/footprint, in the zone the settings name."""
     profile = footprint.default_profile()
-    return profile.in_zone(settings.ARENA_ZONE) if settings.ARENA_ZONE != profile.zone else profile
+    return profile.in_zone(settings.ARENA_ZONE) if profile.zone != settings.ARENA_ZONE else profile
 
 
-def ecologits_estimate(llm, prompt_tokens: int | None, completion_tokens: int | None,
-                       duration_ms: int | None) -> dict | None:
+def ecologits_estimate(
+    llm, prompt_tokens: int | None, completion_tokens: int | None, duration_ms: int | None
+) -> dict | None:
     """What EcoLogits would say of an answer of this size by this model (None for no tokens)."""
     if not completion_tokens:
         return None
     est = footprint.estimate_with_ecologits(
-        llm.params_b, llm.active_params_b, prompt_tokens or 0, completion_tokens,
-        (duration_ms or 0) / 1000.0, deployment_profile().zone)
-    return {"energy_wh": est.wall_energy_wh.value, "energy_wh_min": est.wall_energy_wh.min,
-            "energy_wh_max": est.wall_energy_wh.max, "gwp_g": est.gwp_g.value, "source": est.source}
+        llm.params_b,
+        llm.active_params_b,
+        prompt_tokens or 0,
+        completion_tokens,
+        (duration_ms or 0) / 1000.0,
+        deployment_profile().zone,
+    )
+    return {
+        "energy_wh": est.wall_energy_wh.value,
+        "energy_wh_min": est.wall_energy_wh.min,
+        "energy_wh_max": est.wall_energy_wh.max,
+        "gwp_g": est.gwp_g.value,
+        "source": est.source,
+    }

@@ -10,7 +10,6 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import gettext as _
 
-
 from .errors import ArenaError
 
 WINDOW_S = 60
@@ -31,25 +30,41 @@ def _hit(key: str, limit: int, window_s: int = WINDOW_S) -> bool:
 
 def check_prompt_rate(visitor_id: str, ip_hash: str | None) -> None:
     if not _hit(f"v:{visitor_id}", settings.ARENA_PROMPTS_PER_MINUTE_VISITOR):
-        raise ArenaError(429, "rate_limited", _("Too many prompts in a minute. Please wait a moment before sending "
-                                                "another."), retry_after_s=WINDOW_S)
+        raise ArenaError(
+            429,
+            "rate_limited",
+            _("Too many prompts in a minute. Please wait a moment before sending another."),
+            retry_after_s=WINDOW_S,
+        )
     if ip_hash and not _hit(f"ip:{ip_hash}", settings.ARENA_PROMPTS_PER_MINUTE_IP):
-        raise ArenaError(429, "rate_limited", _("Too many prompts from your network in a minute. Please wait a "
-                                                "moment."), retry_after_s=WINDOW_S)
+        raise ArenaError(
+            429,
+            "rate_limited",
+            _("Too many prompts from your network in a minute. Please wait a moment."),
+            retry_after_s=WINDOW_S,
+        )
 
 
 def check_login_rate(ip_hash: str) -> None:
     """Admin login attempts per network: slows password guessing to a crawl."""
     if not _hit(f"login:{ip_hash}", settings.ARENA_ADMIN_LOGINS_PER_MINUTE_IP):
-        raise ArenaError(429, "rate_limited", _("Too many login attempts. Please wait a minute."),
-                         retry_after_s=WINDOW_S)
+        raise ArenaError(
+            429, "rate_limited", _("Too many login attempts. Please wait a minute."), retry_after_s=WINDOW_S
+        )
 
 
 def check_computation_rate(ip_hash: str) -> None:
     """Leaderboard tables computed on demand (filters) per network: each costs a bootstrap."""
     if not _hit(f"lb:{ip_hash}", settings.LEADERBOARD_COMPUTES_PER_MINUTE_IP):
-        raise ArenaError(429, "rate_limited", _("Too many filtered leaderboards asked in a minute. Please wait a "
-                                                "moment, or use the unfiltered leaderboard."), retry_after_s=WINDOW_S)
+        raise ArenaError(
+            429,
+            "rate_limited",
+            _(
+                "Too many filtered leaderboards asked in a minute. Please wait a "
+                "moment, or use the unfiltered leaderboard."
+            ),
+            retry_after_s=WINDOW_S,
+        )
 
 
 # An open socket is counted for at most this long: a process that died without running

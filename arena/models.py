@@ -66,8 +66,13 @@ class LLM(models.Model):
 
     def card(self, lang: str = "fr") -> dict:
         return {
-            "slug": self.slug, "name": self.name, "organization": self.organization, "license": self.license,
-            "license_kind": self.license_kind, "params_b": self.params_b, "active_params_b": self.active_params_b,
+            "slug": self.slug,
+            "name": self.name,
+            "organization": self.organization,
+            "license": self.license,
+            "license_kind": self.license_kind,
+            "params_b": self.params_b,
+            "active_params_b": self.active_params_b,
             "architecture": self.architecture,
             "release_date": self.release_date.isoformat() if self.release_date else None,
             "description": self.description(lang),
@@ -173,15 +178,26 @@ class Message(models.Model):
         replayed request) claimed it first, and one answer is generated once at a time."""
         with transaction.atomic():
             claimed = Message.objects.filter(pk=self.pk, status=Message.Status.PENDING).update(
-                status=Message.Status.STREAMING)
+                status=Message.Status.STREAMING
+            )
             if not claimed:
                 return None
             self.status = Message.Status.STREAMING
             return Attempt.objects.create(message=self, backend=backend, request_id=uuid.uuid4().hex)
 
-    def finish(self, attempt: Attempt, status: str, content: str, *, energy: EnergyRecord | None,
-               prompt_tokens: int | None, completion_tokens: int | None, ttft_ms: int | None,
-               duration_ms: int, error_code: str = "") -> None:
+    def finish(
+        self,
+        attempt: Attempt,
+        status: str,
+        content: str,
+        *,
+        energy: EnergyRecord | None,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        ttft_ms: int | None,
+        duration_ms: int,
+        error_code: str = "",
+    ) -> None:
         """End the current try: keep the text (rendered), the tokens and what the try cost,
         and flag the battle when the answer named its own model."""
         battle = self.turn.battle
@@ -195,7 +211,9 @@ class Message(models.Model):
         self.prompt_tokens, self.completion_tokens = prompt_tokens, completion_tokens
         if status == Message.Status.DONE:
             try:
-                self.estimate = ecologits_estimate(battle.model(self.side), prompt_tokens, completion_tokens, duration_ms)
+                self.estimate = ecologits_estimate(
+                    battle.model(self.side), prompt_tokens, completion_tokens, duration_ms
+                )
             except Exception:  # an estimate must never lose an answer
                 log.exception("EcoLogits estimate failed for message %s", self.pk)
         attempt.outcome = status
@@ -216,15 +234,20 @@ class Message(models.Model):
         """Answers left `streaming` by a task that is gone (a crashed or restarted web
         process): their try's lease ran out, so they fail and can be retried."""
         stale = timezone.now() - timedelta(seconds=STREAM_LEASE_S)
-        abandoned = list(cls.objects.filter(status=cls.Status.STREAMING, **scope)
-                         .exclude(attempts__alive_at__gte=stale).values_list("pk", flat=True))
+        abandoned = list(
+            cls.objects.filter(status=cls.Status.STREAMING, **scope)
+            .exclude(attempts__alive_at__gte=stale)
+            .values_list("pk", flat=True)
+        )
         if not abandoned:
             return 0
         with transaction.atomic():
             Attempt.objects.filter(message__in=abandoned, outcome=Attempt.Outcome.STREAMING).update(
-                outcome=Attempt.Outcome.ERROR, finished_at=timezone.now())
+                outcome=Attempt.Outcome.ERROR, finished_at=timezone.now()
+            )
             return cls.objects.filter(pk__in=abandoned, status=cls.Status.STREAMING).update(
-                status=cls.Status.ERROR, error_code="interrupted", finished_at=timezone.now())
+                status=cls.Status.ERROR, error_code="interrupted", finished_at=timezone.now()
+            )
 
     def reset_for_retry(self) -> None:
         """Back to pending for another try. Earlier tries keep their energy: they used it."""
@@ -245,8 +268,9 @@ class Vote(models.Model):
     choice = models.CharField(max_length=10, choices=Choice.choices)
     tags = models.JSONField(default=dict)
     comments = models.JSONField(default=dict)
-    worth_extra_energy = models.BooleanField(null=True, blank=True,
-                                             help_text="'was it worth the extra energy?' when the preferred answer used more")
+    worth_extra_energy = models.BooleanField(
+        null=True, blank=True, help_text="'was it worth the extra energy?' when the preferred answer used more"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
 
@@ -275,8 +299,12 @@ class Attempt(models.Model):
         UNKNOWN = "unknown"
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attempts")
-    request_id = models.CharField(max_length=64, blank=True, db_index=True,
-                                  help_text="X-Request-ID sent to the worker: matches its logs and /v1/requests/<id>")
+    request_id = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="X-Request-ID sent to the worker: matches its logs and /v1/requests/<id>",
+    )
     backend = models.CharField(max_length=200, blank=True, help_text="which backend (worker URL) served it")
     outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.STREAMING)
     started_at = models.DateTimeField(default=timezone.now)
@@ -302,8 +330,9 @@ class Attempt(models.Model):
         self.energy_j, self.gpu_j, self.cpu_j = record.energy_j, record.gpu_j, record.cpu_j
         self.measured, self.method = record.measured, record.method
         self.prompt_tokens = record.prompt_tokens if record.prompt_tokens is not None else self.prompt_tokens
-        self.completion_tokens = (record.completion_tokens if record.completion_tokens is not None
-                                  else self.completion_tokens)
+        self.completion_tokens = (
+            record.completion_tokens if record.completion_tokens is not None else self.completion_tokens
+        )
 
     def energy_record(self) -> EnergyRecord:
         return EnergyRecord.model_validate(self.record or {})

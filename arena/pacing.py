@@ -78,12 +78,12 @@ class Pacer:
                 n = min(step, s.waiting)
                 if n > 0:
                     s.seq += 1
-                    chunk = s.text[s.shown:s.shown + n]
+                    chunk = s.text[s.shown : s.shown + n]
                     s.shown += n
                     released = True
                     await self.send({"type": "delta", "side": side, "seq": s.seq, "text": chunk})
             if all(s.finished and s.waiting == 0 for s in self._state.values()):
-                for side, s in self._state.items():
+                for s in self._state.values():
                     await self.send({**s.done_frame, "seq": s.seq + 1})
                 return
             if released:

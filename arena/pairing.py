@@ -109,12 +109,18 @@ def choose_pair(
     unknown or has no possible pair.
     """
     if mode not in MODES:
-        raise PairingError(gettext_noop("Unknown mode %(mode)s; expected one of: %(modes)s."), mode=mode,
-                           modes=", ".join(MODES))
+        raise PairingError(
+            gettext_noop("Unknown mode %(mode)s; expected one of: %(modes)s."), mode=mode, modes=", ".join(MODES)
+        )
     if small_max_params_b >= big_min_params_b:
         raise PairingError(
-            gettext_noop("The small threshold (%(small)s B) must be below the big one (%(big)s B), "
-                         "or a model would be both small and big."), small=small_max_params_b, big=big_min_params_b)
+            gettext_noop(
+                "The small threshold (%(small)s B) must be below the big one (%(big)s B), "
+                "or a model would be both small and big."
+            ),
+            small=small_max_params_b,
+            big=big_min_params_b,
+        )
     if alpha < 0:
         raise PairingError(gettext_noop("alpha must be >= 0, got %(alpha)s."), alpha=alpha)
     if mode != "custom" and chosen:
@@ -151,23 +157,34 @@ def _allowed_pairs(
 
     if mode == "random":
         if len(slugs) < 2:
-            raise PairingError(gettext_noop("Random mode needs at least two enabled models; there are %(n)d."),
-                               n=len(slugs))
+            raise PairingError(
+                gettext_noop("Random mode needs at least two enabled models; there are %(n)d."), n=len(slugs)
+            )
         return list(itertools.combinations(slugs, 2))
 
     if mode == "frugal":
         if len(small) < 2:
             raise PairingError(
-                gettext_noop("Frugal mode needs at least two small models (<= %(small)s B parameters); "
-                             "there are %(n)d."), small=small_max_params_b, n=len(small))
+                gettext_noop(
+                    "Frugal mode needs at least two small models (<= %(small)s B parameters); there are %(n)d."
+                ),
+                small=small_max_params_b,
+                n=len(small),
+            )
         return list(itertools.combinations(small, 2))
 
     if mode == "david_vs_goliath":
         if not big or not small:
             raise PairingError(
-                gettext_noop("David vs Goliath mode needs one big model (>= %(big)s B) and one small model "
-                             "(<= %(small)s B); there are %(n_big)d big and %(n_small)d small."),
-                big=big_min_params_b, small=small_max_params_b, n_big=len(big), n_small=len(small))
+                gettext_noop(
+                    "David vs Goliath mode needs one big model (>= %(big)s B) and one small model "
+                    "(<= %(small)s B); there are %(n_big)d big and %(n_small)d small."
+                ),
+                big=big_min_params_b,
+                small=small_max_params_b,
+                n_big=len(big),
+                n_small=len(small),
+            )
         return [(b, s) for b in big for s in small]
 
     # custom

@@ -23,8 +23,12 @@ from .models import SIDES, Attempt, Battle, Message
 def side_energy_j(battle: Battle) -> dict[str, float | None]:
     """Joules used by each side's answers, every try included (one query); None for a
     side none of whose tries has a figure."""
-    rows = (Attempt.objects.filter(message__turn__battle=battle).values("message__side")
-            .annotate(j=Sum("energy_j")).order_by())
+    rows = (
+        Attempt.objects.filter(message__turn__battle=battle)
+        .values("message__side")
+        .annotate(j=Sum("energy_j"))
+        .order_by()
+    )
     energy: dict[str, float | None] = {side: None for side in SIDES}
     for row in rows:
         energy[row["message__side"]] = row["j"]
@@ -44,10 +48,17 @@ def worth_question_side(choice: str, energy_by_side: dict[str, float | None]) ->
 
 def _messages(battle: Battle) -> list[Message]:
     """Both sides' answers with their tries and per-message totals, in three queries."""
-    return list(Message.objects.filter(turn__battle=battle).select_related("turn").order_by("turn__index", "side")
-                .annotate(energy_sum_j=Sum("attempts__energy_j"), tries=Count("attempts"),
-                          tries_with_figures=Count("attempts", filter=Q(attempts__energy_j__isnull=False)))
-                .prefetch_related(Prefetch("attempts", queryset=Attempt.objects.order_by("started_at", "id"))))
+    return list(
+        Message.objects.filter(turn__battle=battle)
+        .select_related("turn")
+        .order_by("turn__index", "side")
+        .annotate(
+            energy_sum_j=Sum("attempts__energy_j"),
+            tries=Count("attempts"),
+            tries_with_figures=Count("attempts", filter=Q(attempts__energy_j__isnull=False)),
+        )
+        .prefetch_related(Prefetch("attempts", queryset=Attempt.objects.order_by("started_at", "id")))
+    )
 
 
 def _side_reveal(battle: Battle, side: str, messages: list[Message], lang: str, profile) -> dict:
@@ -63,30 +74,40 @@ def _side_reveal(battle: Battle, side: str, messages: list[Message], lang: str, 
         impacts_out = {
             "zone": profile.zone,
             "energy_wall_wh": total.wall_energy_wh.value if total.wall_energy_wh else None,
-            "gwp_g": total.gwp_g.value, "gwp_g_min": total.gwp_g.min, "gwp_g_max": total.gwp_g.max,
+            "gwp_g": total.gwp_g.value,
+            "gwp_g_min": total.gwp_g.min,
+            "gwp_g_max": total.gwp_g.max,
             "water_ml": total.water_ml.value if total.water_ml else None,
             "equivalents": [e for fig in footprint.equivalents_for(total, lang).values() for e in fig],
         }
 
     def message_out(m: Message) -> dict:
         last = m.attempts.all()[len(m.attempts.all()) - 1] if m.tries else None
-        return {"id": str(m.id), "turn": m.turn.index,
-                "energy_wh": m.energy_sum_j / 3600.0 if m.tries_with_figures else None,
-                "attempts": m.tries, "measured": bool(last and last.measured),
-                "method": last.method if last else None, "completion_tokens": m.completion_tokens}
+        return {
+            "id": str(m.id),
+            "turn": m.turn.index,
+            "energy_wh": m.energy_sum_j / 3600.0 if m.tries_with_figures else None,
+            "attempts": m.tries,
+            "measured": bool(last and last.measured),
+            "method": last.method if last else None,
+            "completion_tokens": m.completion_tokens,
+        }
 
     return {
         "model": battle.model(side).card(lang),
         "energy": {
             # None, not 0, when no try of this side has a figure: "not measured".
             "energy_wh": sum(a.energy_j for a in with_figures) / 3600.0 if with_figures else None,
-            "measured": measured, "method": ", ".join(methods),
+            "measured": measured,
+            "method": ", ".join(methods),
             "completion_tokens": sum(m.completion_tokens or 0 for m in messages),
             "messages": [message_out(m) for m in messages],
         },
         "impacts": impacts_out,
-        "estimate": {"energy_wh": sum(e["energy_wh"] for e in estimates) if estimates else None,
-                     "source": estimates[0]["source"] if estimates else None},
+        "estimate": {
+            "energy_wh": sum(e["energy_wh"] for e in estimates) if estimates else None,
+            "source": estimates[0]["source"] if estimates else None,
+        },
     }
 
 
@@ -99,7 +120,10 @@ def energy_comparison(energy_a_wh: float | None, energy_b_wh: float | None, lang
     if ratio < 1.05:
         return _("A and B used about the same energy.")
     return _("%(big)s used %(ratio)sx the energy of %(small)s.") % {
-        "big": big, "small": small, "ratio": f"{ratio:.1f}".replace(".", "," if lang == "fr" else ".")}
+        "big": big,
+        "small": small,
+        "ratio": f"{ratio:.1f}".replace(".", "," if lang == "fr" else "."),
+    }
 
 
 def build_reveal(battle: Battle, lang: str = "fr", zone: str | None = None) -> dict:
@@ -119,7 +143,8 @@ def build_reveal(battle: Battle, lang: str = "fr", zone: str | None = None) -> d
     return {
         "battle": str(battle.id),
         "vote": {"choice": vote.choice, "tags": vote.tags, "comments": vote.comments},
-        "a": sides["a"], "b": sides["b"],
+        "a": sides["a"],
+        "b": sides["b"],
         "comparison": energy_comparison(energy_a, energy_b, lang),
         "worth_question": {"asked": worth_side is not None, "answer": vote.worth_extra_energy},
         "leak": {"flagged": battle.leak_flagged, "detail": battle.leak_detail},

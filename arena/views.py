@@ -16,14 +16,17 @@ from .errors import ArenaError
 from .models import Attempt, Visitor, Vote
 from .reveal import build_reveal
 
-
 EXAMPLE_PROMPTS = {
-    "fr": ["Explique la photosynthèse à un enfant de 10 ans.",
-           "Propose un menu de saison pour quatre personnes.",
-           "Comment réduire la consommation d'énergie d'un logement ?"],
-    "en": ["Explain photosynthesis to a 10-year-old.",
-           "Suggest a seasonal menu for four people.",
-           "How can a household use less energy?"],
+    "fr": [
+        "Explique la photosynthèse à un enfant de 10 ans.",
+        "Propose un menu de saison pour quatre personnes.",
+        "Comment réduire la consommation d'énergie d'un logement ?",
+    ],
+    "en": [
+        "Explain photosynthesis to a 10-year-old.",
+        "Suggest a seasonal menu for four people.",
+        "How can a household use less energy?",
+    ],
 }
 
 
@@ -36,8 +39,9 @@ def _voted_energy_wh(**filters) -> float:
 
     Only voted battles count: a total that moved when one side of an unvoted battle
     finished would tell that side's energy, and so its model, before the vote."""
-    total = (Attempt.objects.filter(message__turn__battle__voted_at__isnull=False, **filters)
-             .aggregate(j=Sum("energy_j"))["j"])
+    total = Attempt.objects.filter(message__turn__battle__voted_at__isnull=False, **filters).aggregate(
+        j=Sum("energy_j")
+    )["j"]
     return (total or 0.0) / 3600.0
 
 
@@ -51,7 +55,8 @@ def _energy_totals(visitor_id: str) -> dict:
     platform = cache.get_or_set(f"platform_energy_wh:{newest_vote}", _voted_energy_wh, 3600)
     lang = _lang()
     return {
-        "mine_wh": mine, "mine_equivalents": footprint.pick_equivalents("energy_wh", mine, lang)[:1] if mine else [],
+        "mine_wh": mine,
+        "mine_equivalents": footprint.pick_equivalents("energy_wh", mine, lang)[:1] if mine else [],
         "platform_wh": platform,
         "platform_equivalents": footprint.pick_equivalents("energy_wh", platform, lang)[:1] if platform else [],
     }
@@ -60,13 +65,17 @@ def _energy_totals(visitor_id: str) -> dict:
 def home(request):
     visitor = Visitor.objects.filter(pk=request.visitor_id).first()
     lang = _lang()
-    return render(request, "arena/home.html", {
-        "terms_accepted": bool(visitor and visitor.terms_accepted_at),
-        "examples": EXAMPLE_PROMPTS.get(lang, EXAMPLE_PROMPTS["fr"]),
-        "modes": battles.MODE_LABELS,
-        "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS,
-        "totals": _energy_totals(request.visitor_id),
-    })
+    return render(
+        request,
+        "arena/home.html",
+        {
+            "terms_accepted": bool(visitor and visitor.terms_accepted_at),
+            "examples": EXAMPLE_PROMPTS.get(lang, EXAMPLE_PROMPTS["fr"]),
+            "modes": battles.MODE_LABELS,
+            "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS,
+            "totals": _energy_totals(request.visitor_id),
+        },
+    )
 
 
 def battle_page(request, battle_id):
@@ -79,9 +88,13 @@ def battle_page(request, battle_id):
         by_side = {m.side: m for m in turn.messages.all()}
         turns.append({"index": turn.index, "prompt": turn.prompt, "answers": [by_side["a"], by_side["b"]]})
     context = {
-        "battle": battle, "turns": turns, "max_turns": settings.ARENA_MAX_TURNS,
-        "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS, "tags_positive": battles.POSITIVE_TAGS,
-        "tags_negative": battles.NEGATIVE_TAGS, "reveal": None,
+        "battle": battle,
+        "turns": turns,
+        "max_turns": settings.ARENA_MAX_TURNS,
+        "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS,
+        "tags_positive": battles.POSITIVE_TAGS,
+        "tags_negative": battles.NEGATIVE_TAGS,
+        "reveal": None,
     }
     if battle.is_voted:
         zone = request.GET.get("zone") or None

@@ -31,8 +31,14 @@ class VisitorMiddleware:
         request.visitor_id = visitor_id or str(uuid.uuid4())
         response = self.get_response(request)
         if fresh:
-            response.set_cookie(COOKIE, request.visitor_id, max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="Lax",
-                                secure=request.is_secure())
+            response.set_cookie(
+                COOKIE,
+                request.visitor_id,
+                max_age=COOKIE_MAX_AGE_S,
+                httponly=True,
+                samesite="Lax",
+                secure=request.is_secure(),
+            )
         return response
 
 

@@ -62,9 +62,9 @@ from websockets.asyncio.client import connect as ws_connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config.serve import daphne_command  # noqa: E402
-from inference_workers.engines import REPO, free_port  # noqa: E402
-from devtools.launcher import MODELS_DIR, ensure_tiny_model, start_worker  # noqa: E402
+from config.serve import daphne_command
+from devtools.launcher import MODELS_DIR, ensure_tiny_model, start_worker
+from inference_workers.engines import REPO, free_port
 
 WORKERS = {"tiny-a": ("test-tiny", 11), "tiny-b": ("test-tiny-b", 13)}  # slug -> (model dir, seed)
 PROMPTS = [
@@ -83,24 +83,40 @@ TIMEOUT = httpx.Timeout(300.0, connect=30.0)
 def catalogue_yaml(urls: dict[str, str]) -> str:
     entries = []
     for slug, url in urls.items():
-        entries.append({
-            "slug": slug, "name": f"Bench {slug}", "organization": "Bench", "license": "Apache-2.0",
-            "license_kind": "open", "params_b": 0.0003, "architecture": "dense transformer (Llama)",
-            "release_date": "2026-01-01", "description": {"fr": "Modèle de banc d'essai.", "en": "Bench model."},
-            "worker": {"env": f"BENCH_WORKER_URL_{slug.upper().replace('-', '_')}", "default": url},
-            "identity_words": [f"Bench {slug}"], "enabled": True,
-        })
+        entries.append(
+            {
+                "slug": slug,
+                "name": f"Bench {slug}",
+                "organization": "Bench",
+                "license": "Apache-2.0",
+                "license_kind": "open",
+                "params_b": 0.0003,
+                "architecture": "dense transformer (Llama)",
+                "release_date": "2026-01-01",
+                "description": {"fr": "Modèle de banc d'essai.", "en": "Bench model."},
+                "worker": {"env": f"BENCH_WORKER_URL_{slug.upper().replace('-', '_')}", "default": url},
+                "identity_words": [f"Bench {slug}"],
+                "enabled": True,
+            }
+        )
     return json.dumps(entries, ensure_ascii=False, indent=1)  # JSON is YAML
 
 
 def django_env(database_url: str, catalogue: Path, max_tokens: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE")}
-    env.update({
-        "DATABASE_URL": database_url, "ARENA_CATALOGUE": str(catalogue), "DEBUG": "False",
-        "ARENA_MAX_TOKENS": str(max_tokens), "ARENA_PROMPTS_PER_MINUTE_VISITOR": "100000",
-        "ARENA_PROMPTS_PER_MINUTE_IP": "100000", "ARENA_MAX_CONCURRENT_BATTLES": "1000",
-        "ARENA_WORKER_TIMEOUT_S": "300", "ARENA_LOG_LEVEL": "WARNING",
-    })
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "ARENA_CATALOGUE": str(catalogue),
+            "DEBUG": "False",
+            "ARENA_MAX_TOKENS": str(max_tokens),
+            "ARENA_PROMPTS_PER_MINUTE_VISITOR": "100000",
+            "ARENA_PROMPTS_PER_MINUTE_IP": "100000",
+            "ARENA_MAX_CONCURRENT_BATTLES": "1000",
+            "ARENA_WORKER_TIMEOUT_S": "300",
+            "ARENA_LOG_LEVEL": "WARNING",
+        }
+    )
     return env
 
 
@@ -147,15 +163,21 @@ async def direct_stream(client: httpx.AsyncClient, url: str, slug: str, prompt: 
 async def arena_battle(base: str, origin: str, visitor: dict, prompt: str) -> list[dict]:
     client: httpx.AsyncClient = visitor["client"]
     t_post = time.perf_counter()
-    resp = await client.post(base + "/api/battles", json={"prompt": prompt, "mode": "random"},
-                             headers={"X-CSRFToken": visitor["csrf"]})
+    resp = await client.post(
+        base + "/api/battles", json={"prompt": prompt, "mode": "random"}, headers={"X-CSRFToken": visitor["csrf"]}
+    )
     if resp.status_code != 201:
         raise RuntimeError(f"POST /api/battles: HTTP {resp.status_code} {resp.text[:200]}")
     ws_url = base.replace("http://", "ws://") + resp.json()["ws"]
     first: dict[str, float] = {}
     done: set[str] = set()
-    async with ws_connect(ws_url, origin=origin, open_timeout=120, close_timeout=5,
-                          additional_headers={"Cookie": f"arena_visitor={visitor['id']}"}) as ws:
+    async with ws_connect(
+        ws_url,
+        origin=origin,
+        open_timeout=120,
+        close_timeout=5,
+        additional_headers={"Cookie": f"arena_visitor={visitor['id']}"},
+    ) as ws:
         t_open = time.perf_counter()
         async for raw in ws:
             frame = json.loads(raw)
@@ -171,8 +193,10 @@ async def arena_battle(base: str, origin: str, visitor: dict, prompt: str) -> li
                 done.add(side)
             if len(done) == 2:
                 break
-    return [{"ws": first[s] - t_open, "post": first[s] - t_post} if s in first else {"ws": None, "post": None}
-            for s in ("a", "b")]
+    return [
+        {"ws": first[s] - t_open, "post": first[s] - t_post} if s in first else {"ws": None, "post": None}
+        for s in ("a", "b")
+    ]
 
 
 def failed(exc: BaseException, sample: dict) -> dict:
@@ -192,8 +216,10 @@ async def run_direct(workers: dict[str, str], c: int, waves: int, max_tokens: in
                 prompt = PROMPTS[(counter[0] + i) % len(PROMPTS)]
                 jobs += [direct_stream(client, url, slug, prompt, max_tokens) for slug, url in workers.items()]
             counter[0] += c
-            samples += [s if isinstance(s, dict) else failed(s, {"direct": None})
-                        for s in await asyncio.gather(*jobs, return_exceptions=True)]
+            samples += [
+                s if isinstance(s, dict) else failed(s, {"direct": None})
+                for s in await asyncio.gather(*jobs, return_exceptions=True)
+            ]
     return samples
 
 
@@ -202,8 +228,9 @@ async def run_arena(base: str, origin: str, visitors: list[dict], c: int, waves:
     for _ in range(waves):
         prompts = [PROMPTS[(counter[0] + i) % len(PROMPTS)] for i in range(c)]
         counter[0] += c
-        for pair in await asyncio.gather(*(arena_battle(base, origin, visitors[i], prompts[i]) for i in range(c)),
-                                         return_exceptions=True):
+        for pair in await asyncio.gather(
+            *(arena_battle(base, origin, visitors[i], prompts[i]) for i in range(c)), return_exceptions=True
+        ):
             samples += pair if isinstance(pair, list) else [failed(pair, {"ws": None, "post": None})] * 2
     return samples
 
@@ -216,8 +243,9 @@ async def make_visitors(base: str, n: int) -> list[dict]:
         resp = await client.get(base + "/")
         resp.raise_for_status()
         visitor = {"client": client, "id": client.cookies["arena_visitor"], "csrf": client.cookies["csrftoken"]}
-        resp = await client.post(base + "/api/consent", json={"accept_terms": True},
-                                 headers={"X-CSRFToken": visitor["csrf"]})
+        resp = await client.post(
+            base + "/api/consent", json={"accept_terms": True}, headers={"X-CSRFToken": visitor["csrf"]}
+        )
         if resp.status_code != 200:
             raise RuntimeError(f"POST /api/consent: HTTP {resp.status_code} {resp.text[:200]}")
         visitors.append(visitor)
@@ -235,8 +263,12 @@ def pct(values: list[float], q: float) -> float:
 
 def summary(values: list) -> tuple[float, float, int, int]:
     got = [v for v in values if v is not None]
-    return (statistics.median(got) * 1000 if got else float("nan"), pct(got, 0.9) * 1000 if got else float("nan"),
-            len(got), len(values) - len(got))
+    return (
+        statistics.median(got) * 1000 if got else float("nan"),
+        pct(got, 0.9) * 1000 if got else float("nan"),
+        len(got),
+        len(values) - len(got),
+    )
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -267,15 +299,20 @@ async def bench(args, workers: dict[str, str], base: str) -> None:
                         results[c]["ws"] += [s["ws"] for s in got]
                         results[c]["post"] += [s["post"] for s in got]
                         med = summary([s["ws"] for s in got])[0]
-                    print(f"round {rnd + 1}/{args.rounds}  c={c:<3} {path:<6} {waves} wave(s), {len(got)} streams, "
-                          f"median TTFT {med:7.1f} ms, wall {time.perf_counter() - t0:6.1f} s", flush=True)
+                    print(
+                        f"round {rnd + 1}/{args.rounds}  c={c:<3} {path:<6} {waves} wave(s), {len(got)} streams, "
+                        f"median TTFT {med:7.1f} ms, wall {time.perf_counter() - t0:6.1f} s",
+                        flush=True,
+                    )
     finally:
         for v in visitors:
             await v["client"].aclose()
 
     print()
-    print(f"TTFT (ms), {args.rounds} rounds alternating direct/arena, max_tokens={args.max_tokens}, "
-          f"2 CPU workers (transformers serve), daphne + SQLite + in-memory layer")
+    print(
+        f"TTFT (ms), {args.rounds} rounds alternating direct/arena, max_tokens={args.max_tokens}, "
+        f"2 CPU workers (transformers serve), daphne + SQLite + in-memory layer"
+    )
     print("  direct      = worker POST /v1/chat/completions sent -> first content chunk")
     print("  arena ws    = WebSocket open -> first delta frame of a side")
     print("  arena post  = POST /api/battles sent -> first delta frame of a side")
@@ -297,8 +334,12 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,50", help="comma-separated numbers of concurrent battles")
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=4, help="runs of each path per concurrency (alternating)")
-    parser.add_argument("--min-battles", type=int, default=20,
-                        help="battles per run at least: a run is ceil(min_battles / c) waves of c")
+    parser.add_argument(
+        "--min-battles",
+        type=int,
+        default=20,
+        help="battles per run at least: a run is ceil(min_battles / c) waves of c",
+    )
     args = parser.parse_args()
     args.concurrency = [int(x) for x in args.concurrency.split(",") if x.strip()]
 
@@ -322,13 +363,20 @@ def main() -> None:
         env = django_env(f"sqlite:///{Path(tmp.name) / 'db.sqlite3'}", catalogue, args.max_tokens)
         manage = [sys.executable, str(REPO / "manage.py")]
         subprocess.run(manage + ["migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
-        subprocess.run(manage + ["load_catalogue", str(catalogue)], cwd=REPO, env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            manage + ["load_catalogue", str(catalogue)], cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL
+        )
 
         port = free_port()
         log = open(LOG_DIR / "arena-daphne.log", "wb")
-        daphne = subprocess.Popen([sys.executable, "-m", *daphne_command("127.0.0.1", port)], cwd=REPO, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        daphne = subprocess.Popen(
+            [sys.executable, "-m", *daphne_command("127.0.0.1", port)],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         wait_port(port, daphne)
         print(f"workers: {workers}; arena: http://127.0.0.1:{port}", flush=True)

@@ -37,11 +37,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from inference_workers.engines import EngineProcess, EngineSpec, free_port  # noqa: E402
-from devtools.launcher import MODELS_DIR, ensure_tiny_model, start_worker  # noqa: E402
-from inference_workers.meter import Meter  # noqa: E402
-from inference_workers.power import CpuTimeSource, NullSource, default_sampling_period_s, open_power_source  # noqa: E402
-from inference_workers.protocol import EnergyRecord  # noqa: E402
+from devtools.launcher import MODELS_DIR, ensure_tiny_model, start_worker
+from inference_workers.engines import EngineProcess, EngineSpec, free_port
+from inference_workers.meter import Meter
+from inference_workers.power import CpuTimeSource, NullSource, default_sampling_period_s, open_power_source
+from inference_workers.protocol import EnergyRecord
 
 PROMPTS = [
     "Comment économiser l'énergie à la maison ?",
@@ -57,8 +57,15 @@ LOG_DIR = MODELS_DIR.parent / "bench-logs"
 
 
 async def one_request(client: httpx.AsyncClient, url: str, prompt: str, max_tokens: int, bias: dict) -> dict:
-    body = {"model": "tiny", "messages": [{"role": "user", "content": prompt}], "stream": True,
-            "max_tokens": max_tokens, "temperature": 0, "seed": 0, "logit_bias": bias}
+    body = {
+        "model": "tiny",
+        "messages": [{"role": "user", "content": prompt}],
+        "stream": True,
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "seed": 0,
+        "logit_bias": bias,
+    }
     final = None
     async with client.stream("POST", url + "/v1/chat/completions", json=body) as resp:
         resp.raise_for_status()
@@ -122,18 +129,25 @@ def bootstrap_median_ci(values: list[float], n: int = 5000, seed: int = 0) -> tu
 def describe(values: list[float]) -> str:
     q1, q3 = np.percentile(values, [25, 75])
     cv = statistics.stdev(values) / statistics.mean(values) * 100 if len(values) > 1 else 0.0
-    return (f"{statistics.median(values):9.1f} {q1:9.1f} {q3:9.1f} {min(values):9.1f} {max(values):9.1f} "
-            f"{cv:6.1f}%")
+    return f"{statistics.median(values):9.1f} {q1:9.1f} {q3:9.1f} {min(values):9.1f} {max(values):9.1f} {cv:6.1f}%"
 
 
 async def bench(args, on_url: str, off_url: str, bias: dict, cpu: dict) -> dict:
     """`cpu`: name -> CpuTimeSource at 1 W per core, i.e. a CPU-seconds counter, of the
     ON worker, the OFF worker and the engine."""
-    results = {"on": [], "off": [], "cpu_on": [], "cpu_off": [], "engine_busy": [],
-               "cpu_s": {"on": 0.0, "off": 0.0}, "tokens": {"on": 0, "off": 0}}
+    results = {
+        "on": [],
+        "off": [],
+        "cpu_on": [],
+        "cpu_off": [],
+        "engine_busy": [],
+        "cpu_s": {"on": 0.0, "off": 0.0},
+        "tokens": {"on": 0, "off": 0},
+    }
     pairs = []
-    async with httpx.AsyncClient(timeout=httpx.Timeout(120.0),
-                                 limits=httpx.Limits(max_connections=4 * args.concurrency)) as client:
+    async with httpx.AsyncClient(
+        timeout=httpx.Timeout(120.0), limits=httpx.Limits(max_connections=4 * args.concurrency)
+    ) as client:
         for _ in range(args.warmup):  # both workers and the engine warm, connections open
             for url in (on_url, off_url):
                 await one_round(client, url, args.concurrency, args.max_tokens, bias)
@@ -142,8 +156,9 @@ async def bench(args, on_url: str, off_url: str, bias: dict, cpu: dict) -> dict:
             pair = {}
             for side in order:
                 before = {k: c.read_energy_j() for k, c in cpu.items()}
-                tps, tokens, wall, finals = await one_round(client, on_url if side == "on" else off_url,
-                                                            args.concurrency, args.max_tokens, bias)
+                tps, tokens, wall, finals = await one_round(
+                    client, on_url if side == "on" else off_url, args.concurrency, args.max_tokens, bias
+                )
                 used = {k: c.read_energy_j() - before[k] for k, c in cpu.items()}
                 results[f"cpu_{side}"].append(used[side] / tokens * 1e6)  # worker CPU us per token
                 results["cpu_s"][side] += used[side]  # /proc counts 10 ms ticks: totals are finer
@@ -159,10 +174,12 @@ async def bench(args, on_url: str, off_url: str, bias: dict, cpu: dict) -> dict:
                 pair[side] = tps
             pairs.append(pair["on"] / pair["off"])
             if args.verbose:
-                print(f"  round {r:2d} {order[0]:>3}/{order[1]:<3} on {pair['on']:8.1f} tok/s  "
-                      f"off {pair['off']:8.1f} tok/s  ratio {pairs[-1]:.4f}  worker CPU us/token "
-                      f"on {results['cpu_on'][-1]:6.1f} off {results['cpu_off'][-1]:6.1f}  "
-                      f"engine busy {results['engine_busy'][-2]:3.0f}% {results['engine_busy'][-1]:3.0f}%")
+                print(
+                    f"  round {r:2d} {order[0]:>3}/{order[1]:<3} on {pair['on']:8.1f} tok/s  "
+                    f"off {pair['off']:8.1f} tok/s  ratio {pairs[-1]:.4f}  worker CPU us/token "
+                    f"on {results['cpu_on'][-1]:6.1f} off {results['cpu_off'][-1]:6.1f}  "
+                    f"engine busy {results['engine_busy'][-2]:3.0f}% {results['engine_busy'][-1]:3.0f}%"
+                )
         final = await one_request(client, on_url, PROMPTS[0], args.max_tokens, bias)
     results["pairs"] = pairs
     results["on_method"] = EnergyRecord.model_validate(final["energy"]).method
@@ -176,15 +193,30 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=64, help="tokens generated by each request")
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured rounds per worker first")
     parser.add_argument("--meter", default="auto", help="--meter of the metering worker (auto, cpu, rapl, nvml)")
-    parser.add_argument("--baseline-meter", default="off",
-                        help="--meter of the baseline worker: off; the same as --meter for an A/A control run")
-    parser.add_argument("--sampling-period", type=float, default=default_sampling_period_s(),
-                        help="--sampling-period of both workers (default: %(default)s, from fixtures/meter.yaml)")
-    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=(os.cpu_count() or 1) >= 2,
-                        help="engine on CPU 0, workers and client on the others")
-    parser.add_argument("--nice", type=int, default=0,
-                        help="niceness for the engine, workers and client (negative, as root: less disturbed "
-                             "by other load on a shared machine; the ON/OFF comparison is unchanged)")
+    parser.add_argument(
+        "--baseline-meter",
+        default="off",
+        help="--meter of the baseline worker: off; the same as --meter for an A/A control run",
+    )
+    parser.add_argument(
+        "--sampling-period",
+        type=float,
+        default=default_sampling_period_s(),
+        help="--sampling-period of both workers (default: %(default)s, from fixtures/meter.yaml)",
+    )
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=(os.cpu_count() or 1) >= 2,
+        help="engine on CPU 0, workers and client on the others",
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="niceness for the engine, workers and client (negative, as root: less disturbed "
+        "by other load on a shared machine; the ON/OFF comparison is unchanged)",
+    )
     parser.add_argument("--idle-seconds", type=float, default=10.0, help="idle CPU measurement of both workers")
     parser.add_argument("--verbose", "-v", action="store_true", help="print every round")
     args = parser.parse_args()
@@ -215,9 +247,11 @@ def main() -> int:
         on.wait_ready()
         off.wait_ready()
 
-        cpu = {"on": CpuTimeSource(pid=on.proc.pid, watts_per_core=1.0),
-               "off": CpuTimeSource(pid=off.proc.pid, watts_per_core=1.0),
-               "engine": CpuTimeSource(pid=engine.pid, watts_per_core=1.0)}
+        cpu = {
+            "on": CpuTimeSource(pid=on.proc.pid, watts_per_core=1.0),
+            "off": CpuTimeSource(pid=off.proc.pid, watts_per_core=1.0),
+            "engine": CpuTimeSource(pid=engine.pid, watts_per_core=1.0),
+        }
         # Idle first: the workers' CPU with no request is the sampler thread's cost (and the
         # engine health probe, the same in both).
         time.sleep(1.0)
@@ -233,8 +267,9 @@ def main() -> int:
         machine = CpuTimeSource(pid=None)
         on_source = open_power_source(args.meter, engine_pid=None)  # what the attached worker opened
         costs = {
-            f"read: {on_source.method} ({'whole machine' if isinstance(on_source, CpuTimeSource) else 'attached'})":
-                read_cost_us(on_source),
+            f"read: {on_source.method} ({'whole machine' if isinstance(on_source, CpuTimeSource) else 'attached'})": read_cost_us(
+                on_source
+            ),
             "read: cpu-time-model, engine process tree (launched engine)": read_cost_us(engine_tree),
             "read: cpu-time-model, whole machine": read_cost_us(machine),
             "read: off": read_cost_us(NullSource()),
@@ -250,35 +285,46 @@ def main() -> int:
     med_on, med_off = statistics.median(on_tps), statistics.median(off_tps)
     med_ratio = statistics.median(ratios)
     lo, hi = bootstrap_median_ci(ratios)
-    print(f"meter overhead: 1 transformers serve engine ({model.name}, CPU), 2 workers attached "
-          f"(ON: --meter {args.meter} -> {res['on_method']}, OFF: --meter {args.baseline_meter})")
-    print(f"{args.rounds} ON/OFF pairs in ABBA order after {args.warmup} warm-up rounds each; "
-          f"{args.concurrency} concurrent streams x {args.max_tokens} tokens per round; "
-          f"sampling period {args.sampling_period} s; pinning "
-          f"{'engine on CPU %d, workers+client on CPU %s' % (all_cpus[0], ','.join(map(str, all_cpus[1:]))) if pinned else 'off'}; "
-          f"niceness {os.nice(0)}; "
-          f"{elapsed:.0f} s")
+    print(
+        f"meter overhead: 1 transformers serve engine ({model.name}, CPU), 2 workers attached "
+        f"(ON: --meter {args.meter} -> {res['on_method']}, OFF: --meter {args.baseline_meter})"
+    )
+    print(
+        f"{args.rounds} ON/OFF pairs in ABBA order after {args.warmup} warm-up rounds each; "
+        f"{args.concurrency} concurrent streams x {args.max_tokens} tokens per round; "
+        f"sampling period {args.sampling_period} s; pinning "
+        f"{f'engine on CPU {all_cpus[0]}, workers+client on CPU ' + ','.join(map(str, all_cpus[1:])) if pinned else 'off'}; "
+        f"niceness {os.nice(0)}; "
+        f"{elapsed:.0f} s"
+    )
     print()
     print(f"{'tokens/s':<10} {'median':>9} {'q1':>9} {'q3':>9} {'min':>9} {'max':>9} {'cv':>7}")
     print(f"{'meter ON':<10} {describe(on_tps)}")
     print(f"{'meter OFF':<10} {describe(off_tps)}")
     print()
-    print(f"ratio of medians ON/OFF       {med_on / med_off:.4f}  "
-          f"(overhead {(1 - med_on / med_off) * 100:+.2f}%)")
-    print(f"median of paired ratios       {med_ratio:.4f}  (overhead {(1 - med_ratio) * 100:+.2f}%, "
-          f"95% bootstrap CI {(1 - hi) * 100:+.2f}% .. {(1 - lo) * 100:+.2f}%)")
+    print(f"ratio of medians ON/OFF       {med_on / med_off:.4f}  (overhead {(1 - med_on / med_off) * 100:+.2f}%)")
+    print(
+        f"median of paired ratios       {med_ratio:.4f}  (overhead {(1 - med_ratio) * 100:+.2f}%, "
+        f"95% bootstrap CI {(1 - hi) * 100:+.2f}% .. {(1 - lo) * 100:+.2f}%)"
+    )
     q1, q3 = np.percentile(ratios, [25, 75])
     print(f"paired ratios: q1 {q1:.4f}  q3 {q3:.4f}  min {min(ratios):.4f}  max {max(ratios):.4f}")
     best_on, best_off = np.percentile(on_tps, 90), np.percentile(off_tps, 90)
-    print(f"90th percentile ON/OFF        {best_on / best_off:.4f}  (overhead {(1 - best_on / best_off) * 100:+.2f}%; "
-          f"outside load only slows rounds down, so the fast rounds are the least disturbed)")
+    print(
+        f"90th percentile ON/OFF        {best_on / best_off:.4f}  (overhead {(1 - best_on / best_off) * 100:+.2f}%; "
+        f"outside load only slows rounds down, so the fast rounds are the least disturbed)"
+    )
     print()
     cpu_on, cpu_off = (res["cpu_s"][k] / res["tokens"][k] * 1e6 for k in ("on", "off"))
-    print(f"worker CPU while idle ({args.idle_seconds:g} s, /proc ticks of 10 ms): ON {idle['on']:.2f}% of a core, "
-          f"OFF {idle['off']:.2f}% (the sampler thread: {idle['on'] - idle['off']:+.2f}% of a core)")
-    print(f"worker CPU time per token (all rounds): ON {cpu_on:.1f} us, OFF {cpu_off:.1f} us "
-          f"(+{(cpu_on / cpu_off - 1) * 100:.1f}% CPU in the metering worker); "
-          f"engine busy {statistics.median(res['engine_busy']):.0f}% of a core during rounds (median)")
+    print(
+        f"worker CPU while idle ({args.idle_seconds:g} s, /proc ticks of 10 ms): ON {idle['on']:.2f}% of a core, "
+        f"OFF {idle['off']:.2f}% (the sampler thread: {idle['on'] - idle['off']:+.2f}% of a core)"
+    )
+    print(
+        f"worker CPU time per token (all rounds): ON {cpu_on:.1f} us, OFF {cpu_off:.1f} us "
+        f"(+{(cpu_on / cpu_off - 1) * 100:.1f}% CPU in the metering worker); "
+        f"engine busy {statistics.median(res['engine_busy']):.0f}% of a core during rounds (median)"
+    )
     print()
     print("the meter's own CPU time (timed in this process):")
     for name, us in costs.items():
@@ -286,12 +332,18 @@ def main() -> int:
     extra_us = per_request_us - off_per_request_us
     sampler_share = costs[next(iter(costs))] / (args.sampling_period * 1e6) * 100
     round_us = 1e6 * args.concurrency * args.max_tokens / med_off  # wall time of one round, OFF
-    print(f"  events of one request (begin, first token, {args.max_tokens} token counts, finish, record): "
-          f"{extra_us:.1f} us ON vs {off_per_request_us:.1f} us OFF")
-    print(f"  sampler thread, its reads alone: one per {args.sampling_period} s = {sampler_share:.3f}% of one core "
-          f"(the whole tick, thread wake-up included, is the idle figure above)")
-    print(f"  => events: {extra_us * args.concurrency / round_us * 100:.3f}% of one core at the OFF median throughput "
-          f"(per-request events x {args.concurrency} requests / round time)")
+    print(
+        f"  events of one request (begin, first token, {args.max_tokens} token counts, finish, record): "
+        f"{extra_us:.1f} us ON vs {off_per_request_us:.1f} us OFF"
+    )
+    print(
+        f"  sampler thread, its reads alone: one per {args.sampling_period} s = {sampler_share:.3f}% of one core "
+        f"(the whole tick, thread wake-up included, is the idle figure above)"
+    )
+    print(
+        f"  => events: {extra_us * args.concurrency / round_us * 100:.3f}% of one core at the OFF median throughput "
+        f"(per-request events x {args.concurrency} requests / round time)"
+    )
     return 0
 
 

@@ -49,16 +49,21 @@ from websockets.asyncio.client import connect as ws_connect
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from arena_overhead import LOG_DIR, django_env, wait_port  # noqa: E402
+from arena_overhead import LOG_DIR, django_env, wait_port
 
-from devtools.launcher import MODELS_DIR, ensure_tiny_model, start_worker  # noqa: E402
-from config.serve import daphne_command  # noqa: E402
-from inference_workers.engines import REPO, free_port  # noqa: E402
+from config.serve import daphne_command
+from devtools.launcher import MODELS_DIR, ensure_tiny_model, start_worker
+from inference_workers.engines import REPO, free_port
 
 CATALOGUE = REPO / "fixtures" / "catalogue" / "demo.yaml"
-PROMPTS = ["Comment économiser l'énergie à la maison ?", "Explique la photosynthèse simplement.",
-           "Quels sont les avantages du vélo en ville ?", "Donne trois idées de recettes végétariennes.",
-           "Pourquoi le ciel est-il bleu ?", "Comment marche une pompe à chaleur ?"]
+PROMPTS = [
+    "Comment économiser l'énergie à la maison ?",
+    "Explique la photosynthèse simplement.",
+    "Quels sont les avantages du vélo en ville ?",
+    "Donne trois idées de recettes végétariennes.",
+    "Pourquoi le ciel est-il bleu ?",
+    "Comment marche une pompe à chaleur ?",
+]
 UNITS_WH = {"mWh": 1e-3, "Wh": 1.0, "kWh": 1e3}
 MINE = re.compile(r"Vos duels aujourd'hui : ([\d\u00a0\u202f ,]+)\u00a0(mWh|Wh|kWh)")
 
@@ -83,8 +88,9 @@ class Visitor:
         await self.post("/api/consent", {"accept_terms": True, "publish": False})
 
     async def post(self, path, body):
-        return await self.http.post(path, json=body, headers={"X-CSRFToken": self.http.cookies.get("csrftoken", ""),
-                                                              "Referer": self.base + "/"})
+        return await self.http.post(
+            path, json=body, headers={"X-CSRFToken": self.http.cookies.get("csrftoken", ""), "Referer": self.base + "/"}
+        )
 
     async def home_wh(self) -> float:
         return read_wh((await self.http.get("/")).text)
@@ -104,8 +110,9 @@ async def play(visitor: Visitor, prompt: str) -> dict:
     origin = visitor.base
     cookie = "; ".join(f"{k}={v}" for k, v in visitor.http.cookies.items())
     t0 = time.monotonic()
-    async with ws_connect("ws" + visitor.base[4:] + created["ws"], origin=origin,
-                          additional_headers={"Cookie": cookie}) as ws:
+    async with ws_connect(
+        "ws" + visitor.base[4:] + created["ws"], origin=origin, additional_headers={"Cookie": cookie}
+    ) as ws:
         while any(s["done_t"] is None for s in seen.values()):
             frame = json.loads(await asyncio.wait_for(ws.recv(), 120))
             side = frame.get("side")
@@ -122,16 +129,25 @@ async def play(visitor: Visitor, prompt: str) -> dict:
     reveal = (await visitor.post(f"/api/battles/{created['id']}/vote", {"choice": "tie"})).json()["reveal"]
     # Wh seen per side: what the total gained when that side's done came.
     order = sorted("ab", key=lambda s: seen[s]["done_t"])
-    gained = {order[0]: seen[order[0]]["wh_after"] - total_before,
-              order[1]: seen[order[1]]["wh_after"] - seen[order[0]]["wh_after"]}
+    gained = {
+        order[0]: seen[order[0]]["wh_after"] - total_before,
+        order[1]: seen[order[1]]["wh_after"] - seen[order[0]]["wh_after"],
+    }
     return {
         "truth": {s: reveal[s]["model"]["slug"] for s in "ab"},
         "params": {s: reveal[s]["model"]["params_b"] for s in "ab"},
-        "speed": {s: seen[s]["chars"] / max(seen[s]["times"][-1] - seen[s]["times"][0], 1e-3)
-                  if len(seen[s]["times"]) > 1 else math.inf for s in "ab"},
+        "speed": {
+            s: seen[s]["chars"] / max(seen[s]["times"][-1] - seen[s]["times"][0], 1e-3)
+            if len(seen[s]["times"]) > 1
+            else math.inf
+            for s in "ab"
+        },
         "wh_per_token": {s: gained[s] / max(seen[s]["tokens"] or 1, 1) for s in "ab"},
-        "moved": {slug for slug in set(board_before) | set(board_after)
-                  if board_after.get(slug, 0) != board_before.get(slug, 0)},
+        "moved": {
+            slug
+            for slug in set(board_before) | set(board_after)
+            if board_after.get(slug, 0) != board_before.get(slug, 0)
+        },
     }
 
 
@@ -165,8 +181,9 @@ def score(battles: list[dict], rng: random.Random) -> dict:
     unequal = [b for b in test if b["params"]["a"] != b["params"]["b"]]
     for channel, feature, bigger_is_larger in (("timing", "speed", False), ("totals", "wh_per_token", True)):
         prof = profile(feature)
-        bigger = sum(bigger_guess(b, feature, bigger_is_larger) == max("ab", key=lambda s: b["params"][s])
-                     for b in unequal)
+        bigger = sum(
+            bigger_guess(b, feature, bigger_is_larger) == max("ab", key=lambda s: b["params"][s]) for b in unequal
+        )
         exact = sum(nearest(prof, b[feature][s]) == b["truth"][s] for b in test for s in "ab")
         out[channel] = (bigger, len(unequal), exact, 2 * len(test))
     named = sum(b["moved"] == set(b["truth"].values()) for b in test)
@@ -194,7 +211,9 @@ def main() -> None:
     parser.add_argument("--battles", type=int, default=40, help="battles per server (half training, half scored)")
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pace", type=float, help="ARENA_PACE_CHARS_PER_S for the paced server (default: the setting's)")
+    parser.add_argument(
+        "--pace", type=float, help="ARENA_PACE_CHARS_PER_S for the paced server (default: the setting's)"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -205,8 +224,12 @@ def main() -> None:
         print("building the demo models if absent, starting their workers...", flush=True)
         for entry in entries:
             recipe = entry["recipe"]
-            model = ensure_tiny_model(MODELS_DIR / entry["slug"], seed=recipe["seed"], layers=recipe["layers"],
-                                      hidden_size=recipe["hidden_size"])
+            model = ensure_tiny_model(
+                MODELS_DIR / entry["slug"],
+                seed=recipe["seed"],
+                layers=recipe["layers"],
+                hidden_size=recipe["hidden_size"],
+            )
             handles.append((entry["worker"]["env"], start_worker(model, name=entry["slug"], log_dir=LOG_DIR)))
         for _env, handle in handles:
             handle.wait_ready()
@@ -222,8 +245,14 @@ def main() -> None:
         for paced in ("False", "True"):
             port = free_port()
             log = open(LOG_DIR / f"side-channels-daphne-{paced}.log", "wb")
-            proc = subprocess.Popen([sys.executable, "-m", *daphne_command("127.0.0.1", port)], cwd=REPO, env={**env, "ARENA_PACE_STREAMS": paced},
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", *daphne_command("127.0.0.1", port)],
+                cwd=REPO,
+                env={**env, "ARENA_PACE_STREAMS": paced},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             log.close()
             servers.append(proc)
             wait_port(port, proc)
@@ -249,14 +278,22 @@ def report(results: dict, args) -> None:
     for channel in ("timing", "totals"):
         for label, (hit, n) in (("bigger model", (0, 1)), ("exact model", (2, 3))):
             a, b = off[channel], on[channel]
-            print(f"{channel:<12} {label:<14} {a[hit]:>6}/{a[n]:<3} {a[hit] / max(a[n], 1):4.0%} "
-                  f"{b[hit]:>6}/{b[n]:<3} {b[hit] / max(b[n], 1):4.0%} "
-                  f"{(0.5 if label == 'bigger model' else off['chance_exact']):>8.0%}")
-    print("characters per second seen per model (training half): " + ", ".join(
-        f"{m} {off['speed'].get(m, 0):.0f} off / {on['speed'].get(m, 0):.0f} on" for m in sorted(off["speed"])))
+            print(
+                f"{channel:<12} {label:<14} {a[hit]:>6}/{a[n]:<3} {a[hit] / max(a[n], 1):4.0%} "
+                f"{b[hit]:>6}/{b[n]:<3} {b[hit] / max(b[n], 1):4.0%} "
+                f"{(0.5 if label == 'bigger model' else off['chance_exact']):>8.0%}"
+            )
+    print(
+        "characters per second seen per model (training half): "
+        + ", ".join(
+            f"{m} {off['speed'].get(m, 0):.0f} off / {on['speed'].get(m, 0):.0f} on" for m in sorted(off["speed"])
+        )
+    )
     a, b = off["leaderboard"], on["leaderboard"]
-    print(f"{'leaderboard':<12} {'both models':<14} {a[0]:>6}/{a[1]:<3} {a[0] / max(a[1], 1):4.0%} "
-          f"{b[0]:>6}/{b[1]:<3} {b[0] / max(b[1], 1):4.0%} {'~0%':>8}")
+    print(
+        f"{'leaderboard':<12} {'both models':<14} {a[0]:>6}/{a[1]:<3} {a[0] / max(a[1], 1):4.0%} "
+        f"{b[0]:>6}/{b[1]:<3} {b[0] / max(b[1], 1):4.0%} {'~0%':>8}"
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ from arena.origins import SameOriginValidator  # noqa: E402
 
 websocket_urlpatterns = [path("ws/battles/<uuid:battle_id>/", BattleConsumer.as_asgi())]
 
-application = ProtocolTypeRouter({
-    "http": django_asgi_app,
-    "websocket": SameOriginValidator(CookieMiddleware(URLRouter(websocket_urlpatterns))),
-})
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": SameOriginValidator(CookieMiddleware(URLRouter(websocket_urlpatterns))),
+    }
+)

@@ -103,10 +103,19 @@ REDIS_URL = os.getenv("REDIS_URL", "")
 if REDIS_URL:
     # channels-redis blocks 5 s on BZPOPMIN; redis-py 8 also times socket reads out at 5 s by
     # default, so the two race and the consumer dies with TimeoutError. Give reads more room.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                  "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]}}}
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
-                          "KEY_PREFIX": os.getenv("CACHE_KEY_PREFIX", "arena")}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.getenv("CACHE_KEY_PREFIX", "arena"),
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -171,8 +180,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"arena": {"handlers": ["console"], "level": os.getenv("ARENA_LOG_LEVEL", "INFO")},
-                "httpx": {"level": "WARNING"}},
+    "loggers": {
+        "arena": {"handlers": ["console"], "level": os.getenv("ARENA_LOG_LEVEL", "INFO")},
+        "httpx": {"level": "WARNING"},
+    },
 }
 
 CELERY_BEAT_SCHEDULE = {

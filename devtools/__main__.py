@@ -43,9 +43,11 @@ def run_with_engine_python(argv: list[str]) -> None:
     engine_python = python_for_engine()
     # python_for_engine falls back to this very interpreter when it finds no other.
     if os.path.abspath(engine_python) == os.path.abspath(sys.executable) or not Path(engine_python).is_file():
-        sys.exit(f"`python -m devtools tiny-model` needs torch, which {sys.executable} does not have, and "
-                 f"there is no engine interpreter (ARENA_ENGINE_PYTHON, or {REPO / '.venv-engine/bin/python'}).\n"
-                 f"{INSTALL_HINT}")
+        sys.exit(
+            f"`python -m devtools tiny-model` needs torch, which {sys.executable} does not have, and "
+            f"there is no engine interpreter (ARENA_ENGINE_PYTHON, or {REPO / '.venv-engine/bin/python'}).\n"
+            f"{INSTALL_HINT}"
+        )
     # The repository on the path: the engine interpreter must find `devtools` from any directory.
     python_path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, REEXEC_MARK: "1", "PYTHONPATH": python_path}

@@ -20,13 +20,26 @@ from inference_workers.engines import REPO, free_port, python_for_engine, stop_p
 MODELS_DIR = REPO / "var" / "models"
 
 
-def ensure_tiny_model(out_dir: Path, *, seed: int, layers: int, hidden_size: int = 128, train_steps: int | None = None) -> Path:
+def ensure_tiny_model(
+    out_dir: Path, *, seed: int, layers: int, hidden_size: int = 128, train_steps: int | None = None
+) -> Path:
     """Build a tiny demo model with the engine's interpreter unless it is already there."""
     if (out_dir / "config.json").exists() and (out_dir / "model.safetensors").exists():
         return out_dir
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [python_for_engine(), "-m", "devtools", "tiny-model", str(out_dir),
-           "--seed", str(seed), "--layers", str(layers), "--hidden-size", str(hidden_size)]
+    cmd = [
+        python_for_engine(),
+        "-m",
+        "devtools",
+        "tiny-model",
+        str(out_dir),
+        "--seed",
+        str(seed),
+        "--layers",
+        str(layers),
+        "--hidden-size",
+        str(hidden_size),
+    ]
     if train_steps is not None:
         cmd += ["--train-steps", str(train_steps)]
     subprocess.run(cmd, cwd=REPO, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
@@ -60,18 +73,44 @@ class WorkerHandle:
         stop_process_group(self.proc, grace_s)
 
 
-def start_worker(model_dir: Path, *, name: str, port: int | None = None, engine: str = "transformers",
-                 extra: list[str] = (), log_dir: Path | None = None) -> WorkerHandle:
+def start_worker(
+    model_dir: Path,
+    *,
+    name: str,
+    port: int | None = None,
+    engine: str = "transformers",
+    extra: list[str] = (),
+    log_dir: Path | None = None,
+) -> WorkerHandle:
     port = port or free_port()
-    cmd = [sys.executable, "-m", "inference_workers", "serve", "--engine", engine, "--model", str(model_dir),
-           "--served-model-name", name, "--port", str(port), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "inference_workers",
+        "serve",
+        "--engine",
+        engine,
+        "--model",
+        str(model_dir),
+        "--served-model-name",
+        name,
+        "--port",
+        str(port),
+        *extra,
+    ]
     out = subprocess.DEVNULL
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         cmd += ["--engine-log", str(log_dir / f"{name}-engine.log")]
         out = open(log_dir / f"{name}-worker.log", "ab")
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     if out is not subprocess.DEVNULL:
         out.close()
     return WorkerHandle(proc, port, name)

@@ -89,9 +89,7 @@ def build_tiny_model(
         )
 
 
-def _build(
-    out_dir: Path, *, seed: int, layers: int, hidden_size: int, train_steps: int, corpus_dir: Path
-) -> Path:
+def _build(out_dir: Path, *, seed: int, layers: int, hidden_size: int, train_steps: int, corpus_dir: Path) -> Path:
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -152,9 +150,7 @@ def read_corpus(corpus_dir: Path = CORPUS_DIR) -> list[tuple[str, list[str]]]:
     return paragraphs
 
 
-def build_chat_samples(
-    paragraphs: list[tuple[str, list[str]]], rng: random.Random
-) -> list[list[tuple[str, str]]]:
+def build_chat_samples(paragraphs: list[tuple[str, list[str]]], rng: random.Random) -> list[list[tuple[str, str]]]:
     """Conversations as lists of (role, content): a sentence asks, the next few sentences answer.
 
     Some samples get a system prompt or a second turn, as arena conversations do.
@@ -246,9 +242,7 @@ def _train_tokenizer(paragraphs: list[tuple[str, list[str]]]):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    backend.train_from_iterator(
-        (sentence for _, sentences in paragraphs for sentence in sentences), trainer=trainer
-    )
+    backend.train_from_iterator((sentence for _, sentences in paragraphs for sentence in sentences), trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=backend,
         eos_token=END_TOKEN,

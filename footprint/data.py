@@ -280,8 +280,13 @@ def electricity_factor_constants(zone: str) -> list[dict[str, Any]]:
         "wue": factors.wue_l_per_kwh,
     }
     return [
-        {"key": f"electricity_mix.{zone}.{name}", "value": values[name], "min": values[name], "max": values[name],
-         **meta}
+        {
+            "key": f"electricity_mix.{zone}.{name}",
+            "value": values[name],
+            "min": values[name],
+            "max": values[name],
+            **meta,
+        }
         for name, meta in electricity_factor_sources().items()
     ]
 

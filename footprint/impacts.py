@@ -214,9 +214,7 @@ def compute_impacts(record: Mapping[str, Any] | Any, profile: DeploymentProfile 
         if not hardware:
             embodied[criterion] = None
             continue
-        figure, constants = _embodied(
-            criterion, hardware, server, share_s, profile.hardware_lifetime, scale, unit
-        )
+        figure, constants = _embodied(criterion, hardware, server, share_s, profile.hardware_lifetime, scale, unit)
         embodied[criterion] = figure
         embodied_constants += constants
         if figure is None:

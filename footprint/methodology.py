@@ -138,8 +138,7 @@ _LIMITS = [
         "ecologits_inputs",
         "L'estimation EcoLogits dépend des jetons générés et de la taille du modèle ; les jetons d'entrée ne "
         "font pas partie de son modèle.",
-        "The EcoLogits estimate depends on generated tokens and model size; input tokens are not part of "
-        "its model.",
+        "The EcoLogits estimate depends on generated tokens and model size; input tokens are not part of its model.",
     ),
 ]
 

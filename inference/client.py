@@ -53,8 +53,9 @@ class Outcome:
 class AnswerStream:
     """The text deltas of one answer; `outcome` is filled when the stream ends cleanly."""
 
-    def __init__(self, client: httpx.AsyncClient, backend: Backend, messages: list[dict], *, max_tokens: int,
-                 request_id: str):
+    def __init__(
+        self, client: httpx.AsyncClient, backend: Backend, messages: list[dict], *, max_tokens: int, request_id: str
+    ):
         self._client = client
         self.backend = backend
         self.request_id = request_id
@@ -66,8 +67,12 @@ class AnswerStream:
     async def __aiter__(self) -> AsyncIterator[str]:
         final: dict | None = None
         try:
-            async with self._client.stream("POST", self.backend.url + "/v1/chat/completions", json=self._body,
-                                           headers={"X-Request-ID": self.request_id}) as resp:
+            async with self._client.stream(
+                "POST",
+                self.backend.url + "/v1/chat/completions",
+                json=self._body,
+                headers={"X-Request-ID": self.request_id},
+            ) as resp:
                 if resp.status_code != 200:
                     await resp.aread()
                     raise AnswerFailed("engine_down" if resp.status_code == 503 else "worker_error")
@@ -102,8 +107,12 @@ def _outcome(final: dict, ttft_ms: int | None) -> Outcome:
         energy = EnergyRecord.model_validate(final["energy"])
     except ValidationError:
         raise AnswerFailed("worker_error") from None
-    return Outcome(prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
-                   energy=energy, ttft_ms=ttft_ms)
+    return Outcome(
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+        energy=energy,
+        ttft_ms=ttft_ms,
+    )
 
 
 class ModelClient:

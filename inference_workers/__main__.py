@@ -28,14 +28,26 @@ def serve_parser(sub) -> None:
     p.add_argument("--device", help="transformers only: cpu, cuda, cuda:0 (default: cuda if --gpus else cpu)")
     p.add_argument("--upstream", help="attach to an engine already running at this URL instead of launching one")
     p.add_argument("--engine-port", type=int, help="port for the launched engine (default: a free one)")
-    p.add_argument("--meter", choices=["auto", "nvml", "rapl", "cpu", "off"], default="auto",
-                   help="power source; off: no energy record (benchmarks of the meter's cost only)")
-    p.add_argument("--sampling-period", type=float, default=default_sampling_period_s(),
-                   help="seconds between power readings (default: %(default)s, from fixtures/meter.yaml)")
+    p.add_argument(
+        "--meter",
+        choices=["auto", "nvml", "rapl", "cpu", "off"],
+        default="auto",
+        help="power source; off: no energy record (benchmarks of the meter's cost only)",
+    )
+    p.add_argument(
+        "--sampling-period",
+        type=float,
+        default=default_sampling_period_s(),
+        help="seconds between power readings (default: %(default)s, from fixtures/meter.yaml)",
+    )
     p.add_argument("--max-tokens-limit", type=int, default=1024)
     p.add_argument("--max-prompt-chars", type=int, default=32_000)
-    p.add_argument("--stall-timeout", type=float, default=120.0,
-                   help="seconds without a byte from the engine, waiting in its queue included")
+    p.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=120.0,
+        help="seconds without a byte from the engine, waiting in its queue included",
+    )
     p.add_argument("--engine-log", type=Path, help="file for the engine's output")
     p.add_argument("--ready-timeout", type=float, default=300.0)
     p.add_argument("engine_args", nargs=argparse.REMAINDER, help="after --: extra arguments for the engine")
@@ -49,12 +61,21 @@ def run_serve(args) -> int:
 
     engine_args = [a for a in args.engine_args if a != "--"]
     config = WorkerConfig(
-        engine=args.engine, model=args.model, served_model_name=args.served_model_name,
-        upstream=args.upstream, engine_port=args.engine_port, gpus=args.gpus, device=args.device,
-        meter=args.meter, sampling_period_s=args.sampling_period,
-        limits=Limits(max_tokens=args.max_tokens_limit, max_prompt_chars=args.max_prompt_chars,
-                      stall_timeout_s=args.stall_timeout),
-        engine_args=engine_args, engine_log=args.engine_log, ready_timeout_s=args.ready_timeout,
+        engine=args.engine,
+        model=args.model,
+        served_model_name=args.served_model_name,
+        upstream=args.upstream,
+        engine_port=args.engine_port,
+        gpus=args.gpus,
+        device=args.device,
+        meter=args.meter,
+        sampling_period_s=args.sampling_period,
+        limits=Limits(
+            max_tokens=args.max_tokens_limit, max_prompt_chars=args.max_prompt_chars, stall_timeout_s=args.stall_timeout
+        ),
+        engine_args=engine_args,
+        engine_log=args.engine_log,
+        ready_timeout_s=args.ready_timeout,
     )
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
     return 0

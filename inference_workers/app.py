@@ -71,9 +71,14 @@ class WorkerState:
 
     def __post_init__(self) -> None:
         self.serving = ChatServing(
-            upstream_url=self.upstream_url, upstream_model=self.upstream_model,
-            served_names={self.config.public_name, self.config.model}, public_name=self.config.public_name,
-            meter=self.meter, metrics=self.metrics, limits=self.config.limits, engine_alive=self.engine_alive,
+            upstream_url=self.upstream_url,
+            upstream_model=self.upstream_model,
+            served_names={self.config.public_name, self.config.model},
+            public_name=self.config.public_name,
+            meter=self.meter,
+            metrics=self.metrics,
+            limits=self.config.limits,
+            engine_alive=self.engine_alive,
         )
 
     def engine_alive(self) -> bool:
@@ -125,11 +130,23 @@ def engine_spec(config: WorkerConfig) -> EngineSpec:
     """The engine to launch, or (port 0) the one `--upstream` names, which is only asked
     for what it calls the model."""
     if config.upstream:
-        return EngineSpec(config.engine, config.model, port=0, gpus=config.gpus,
-                          served_model_name=config.served_model_name, device=config.device)
-    return EngineSpec(config.engine, config.model, port=config.engine_port or free_port(), gpus=config.gpus,
-                      served_model_name=config.served_model_name, device=config.device,
-                      extra_args=config.engine_args)
+        return EngineSpec(
+            config.engine,
+            config.model,
+            port=0,
+            gpus=config.gpus,
+            served_model_name=config.served_model_name,
+            device=config.device,
+        )
+    return EngineSpec(
+        config.engine,
+        config.model,
+        port=config.engine_port or free_port(),
+        gpus=config.gpus,
+        served_model_name=config.served_model_name,
+        device=config.device,
+        extra_args=config.engine_args,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -152,8 +169,15 @@ async def running_worker(config: WorkerConfig) -> AsyncIterator[WorkerState]:
         source = open_power_source(config.meter, gpus=config.gpus, engine_pid=engine.pid if engine else None)
         meter = Meter(source, period_s=config.sampling_period_s)
         meter.start()
-        worker = WorkerState(config, engine=engine, meter=meter, metrics=WorkerMetrics(meter),
-                             upstream_url=upstream_url, upstream_model=spec.upstream_model, upstream_up=upstream_up)
+        worker = WorkerState(
+            config,
+            engine=engine,
+            meter=meter,
+            metrics=WorkerMetrics(meter),
+            upstream_url=upstream_url,
+            upstream_model=spec.upstream_model,
+            upstream_up=upstream_up,
+        )
         watcher = asyncio.create_task(worker.watch_engine())
         try:
             yield worker
@@ -189,7 +213,8 @@ async def chat_completions(request: Request):
     rid = request_id(request.headers.get("x-request-id"))
     if req.stream:
         return DisconnectAwareStreamingResponse(
-            serving.stream(req, rid), media_type="text/event-stream",
+            serving.stream(req, rid),
+            media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Request-ID": rid},
         )
     return JSONResponse(await serving.complete(req, rid), headers={"X-Request-ID": rid})
@@ -200,8 +225,9 @@ async def finished_request(request: Request, rid: str) -> FinishedRequest:
     """The energy of a finished request, aborted ones included, by its X-Request-ID."""
     finished = _worker(request).serving.finished.get(rid)
     if finished is None:
-        raise APIError(404, f"no finished request {rid!r} on this worker (still running, or too old)",
-                       code="request_not_found")
+        raise APIError(
+            404, f"no finished request {rid!r} on this worker (still running, or too old)", code="request_not_found"
+        )
     return finished
 
 
@@ -218,11 +244,19 @@ async def health(request: Request):
     up = worker.engine_alive()
     body = {
         "status": "ok" if up else "down",
-        "engine": {"name": worker.config.engine, "up": up, "pid": worker.engine.pid if worker.engine else None,
-                   "upstream": worker.config.upstream},
+        "engine": {
+            "name": worker.config.engine,
+            "up": up,
+            "pid": worker.engine.pid if worker.engine else None,
+            "upstream": worker.config.upstream,
+        },
         "model": worker.config.public_name,
-        "meter": {"method": source.method, "measured": source.measured,
-                  "devices": source.devices, "sampling_period_s": worker.meter.period_s},
+        "meter": {
+            "method": source.method,
+            "measured": source.measured,
+            "devices": source.devices,
+            "sampling_period_s": worker.meter.period_s,
+        },
         "active_requests": worker.meter.active,
     }
     return JSONResponse(body, status_code=200 if up else 503)

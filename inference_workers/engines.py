@@ -72,11 +72,17 @@ def build_command(spec: EngineSpec, executable: str | None = None) -> list[str]:
     exe = executable or engine_executable(spec.engine)
     if spec.engine == "vllm":
         cmd = [
-            exe, "serve", spec.model,
-            "--host", "127.0.0.1",
-            "--port", str(spec.port),
-            "--served-model-name", spec.served_model_name or spec.model,
-            "--tensor-parallel-size", str(max(len(spec.gpus), 1)),
+            exe,
+            "serve",
+            spec.model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(spec.port),
+            "--served-model-name",
+            spec.served_model_name or spec.model,
+            "--tensor-parallel-size",
+            str(max(len(spec.gpus), 1)),
             # Usage in every stream, whether or not the client asked: the meter reconciles
             # its token counts with it.
             "--enable-force-include-usage",
@@ -85,11 +91,17 @@ def build_command(spec: EngineSpec, executable: str | None = None) -> list[str]:
     elif spec.engine == "transformers":
         device = spec.device or ("cuda" if spec.gpus else "cpu")
         cmd = [
-            exe, "serve", spec.model,  # force-loads this one model for every request
-            "--host", "127.0.0.1",
-            "--port", str(spec.port),
-            "--device", device,
-            "--log-level", "warning",
+            exe,
+            "serve",
+            spec.model,  # force-loads this one model for every request
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(spec.port),
+            "--device",
+            device,
+            "--log-level",
+            "warning",
         ]
     else:
         raise EngineError(f"unknown engine {spec.engine!r}: use one of {', '.join(ENGINES)}")

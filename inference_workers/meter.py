@@ -80,7 +80,9 @@ class Meter:
         with self._lock:
             self._ledger.add_tokens(rid, count)
 
-    def finish(self, rid: str, *, prompt_tokens: int | None = None, completion_tokens: int | None = None) -> RequestEnergy:
+    def finish(
+        self, rid: str, *, prompt_tokens: int | None = None, completion_tokens: int | None = None
+    ) -> RequestEnergy:
         if not self.enabled:
             return RequestEnergy(energy_j=0.0, duration_s=0.0, avg_concurrency=0.0, counted_tokens=0)
         with self._lock:
@@ -117,8 +119,12 @@ class Meter:
     def record(self, usage: RequestEnergy, *, prompt_tokens: int, completion_tokens: int) -> EnergyRecord:
         """The energy record of DESIGN.md for one finished request."""
         if not self.enabled:  # nothing was measured or estimated: no figure, not a zero
-            return EnergyRecord(measured=False, method=self.source.method,
-                                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+            return EnergyRecord(
+                measured=False,
+                method=self.source.method,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+            )
         energy_j = round(usage.energy_j, 6)
         return EnergyRecord(
             measured=self.source.measured,

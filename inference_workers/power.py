@@ -17,6 +17,7 @@ preference:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -75,23 +76,26 @@ class NvmlSource(PowerSource):
         count = nvml.nvmlDeviceGetCount()
         if count == 0:
             raise MeterError("NVML found no GPU")
-        indices = list(range(count)) if not gpu_indices else gpu_indices
+        indices = gpu_indices if gpu_indices else list(range(count))
         for index in indices:
             if index < 0 or index >= count:
                 raise MeterError(f"GPU {index} does not exist (NVML sees {count})")
         self._handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in indices]
         self.devices = [_text(nvml.nvmlDeviceGetName(h)) for h in self._handles]
-        for index, handle in zip(indices, self._handles):
+        for index, handle in zip(indices, self._handles, strict=True):
             self._refuse_mig(index, handle)
         self._uses_counter = [self._has_counter(h) for h in self._handles]
         self.method = "nvml" if all(self._uses_counter) else "nvml-power-polling"
         now = clock()
         self._counter_start_mj = [
             nvml.nvmlDeviceGetTotalEnergyConsumption(h) if uses else 0
-            for h, uses in zip(self._handles, self._uses_counter)
+            for h, uses in zip(self._handles, self._uses_counter, strict=True)
         ]
         self._polled_j = [0.0 for _ in self._handles]
-        self._last_poll = [(now, self._read_power_w(h)) if not uses else None for h, uses in zip(self._handles, self._uses_counter)]
+        self._last_poll = [
+            (now, self._read_power_w(h)) if not uses else None
+            for h, uses in zip(self._handles, self._uses_counter, strict=True)
+        ]
 
     def _refuse_mig(self, index: int, handle) -> None:
         nvml = self._nvml
@@ -139,10 +143,8 @@ class NvmlSource(PowerSource):
             return None
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # shutting down: nothing left to report to
             self._nvml.nvmlShutdown()
-        except Exception:
-            pass
 
 
 class RaplSource(PowerSource):
@@ -289,7 +291,9 @@ def _process_tree(proc: Path, root_pid: int) -> list[int]:
     return tree
 
 
-def open_power_source(kind: str = "auto", *, gpus: list[int] | None = None, engine_pid: int | None = None) -> PowerSource:
+def open_power_source(
+    kind: str = "auto", *, gpus: list[int] | None = None, engine_pid: int | None = None
+) -> PowerSource:
     """The best source available for `kind` ("auto", "nvml", "rapl", "cpu"), or none ("off")."""
     if kind not in {"auto", "nvml", "rapl", "cpu", "off"}:
         raise MeterError(f"unknown meter {kind!r}: use auto, nvml, rapl, cpu or off")

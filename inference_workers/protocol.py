@@ -12,7 +12,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-
 # The largest request body read at all (413 beyond): far above any prompt the limits allow.
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -116,7 +115,15 @@ class FinishedRequest(BaseModel):
 class APIError(Exception):
     """An error answered to the client as OpenAI does: {"error": {...}} with a status."""
 
-    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", code: str | None = None, param: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message

@@ -53,8 +53,18 @@ class _EngineStream:
 
 
 class ChatServing:
-    def __init__(self, *, upstream_url: str, upstream_model: str, served_names: set[str], public_name: str,
-                 meter: Meter, metrics: WorkerMetrics, limits: Limits, engine_alive):
+    def __init__(
+        self,
+        *,
+        upstream_url: str,
+        upstream_model: str,
+        served_names: set[str],
+        public_name: str,
+        meter: Meter,
+        metrics: WorkerMetrics,
+        limits: Limits,
+        engine_alive,
+    ):
         self.upstream_url = upstream_url.rstrip("/")
         self.upstream_model = upstream_model
         self.served_names = served_names
@@ -78,17 +88,30 @@ class ChatServing:
     # -- validation ---------------------------------------------------------------
     def check(self, req: ChatCompletionRequest) -> None:
         if req.model not in self.served_names:
-            raise APIError(404, f"the model {req.model!r} does not exist on this worker; it serves {self.public_name!r}",
-                           code="model_not_found", param="model")
+            raise APIError(
+                404,
+                f"the model {req.model!r} does not exist on this worker; it serves {self.public_name!r}",
+                code="model_not_found",
+                param="model",
+            )
         max_tokens = req.max_completion_tokens or req.max_tokens
         if max_tokens is not None and max_tokens > self.limits.max_tokens:
-            raise APIError(400, f"max_tokens is {max_tokens}, above this worker's limit of {self.limits.max_tokens}",
-                           code="max_tokens_too_large", param="max_tokens")
+            raise APIError(
+                400,
+                f"max_tokens is {max_tokens}, above this worker's limit of {self.limits.max_tokens}",
+                code="max_tokens_too_large",
+                param="max_tokens",
+            )
         if req.n != 1:
             raise APIError(400, "only n=1 is supported", code="invalid_parameter", param="n")
         if req.prompt_chars() > self.limits.max_prompt_chars:
-            raise APIError(413, f"the prompt has {req.prompt_chars()} characters, above this worker's limit of "
-                                f"{self.limits.max_prompt_chars}", code="prompt_too_long", param="messages")
+            raise APIError(
+                413,
+                f"the prompt has {req.prompt_chars()} characters, above this worker's limit of "
+                f"{self.limits.max_prompt_chars}",
+                code="prompt_too_long",
+                param="messages",
+            )
         if not self.engine_alive():
             raise APIError(503, "the inference engine is down", type="engine_unavailable", code="engine_down")
 
@@ -138,17 +161,23 @@ class ChatServing:
         """The engine's chunks under the public model name, each content chunk counted by
         the meter; the engine's usage is kept in `seen`, not relayed. Failures become APIError."""
         try:
-            async with self.client.stream("POST", self.upstream_url + "/v1/chat/completions",
-                                          json=self._upstream_body(req)) as resp:
+            async with self.client.stream(
+                "POST", self.upstream_url + "/v1/chat/completions", json=self._upstream_body(req)
+            ) as resp:
                 if resp.status_code != 200:
                     detail = (await resp.aread()).decode(errors="replace")[:500]
-                    raise APIError(502 if resp.status_code >= 500 else resp.status_code,
-                                   f"the engine answered {resp.status_code}: {detail}", type="engine_error",
-                                   code="engine_error")
+                    raise APIError(
+                        502 if resp.status_code >= 500 else resp.status_code,
+                        f"the engine answered {resp.status_code}: {detail}",
+                        type="engine_error",
+                        code="engine_error",
+                    )
                 self._inflight[seen.rid] = resp
                 async for chunk in sse_json(resp):
                     if "error" in chunk:
-                        raise APIError(502, f"the engine failed: {chunk['error']}", type="engine_error", code="engine_error")
+                        raise APIError(
+                            502, f"the engine failed: {chunk['error']}", type="engine_error", code="engine_error"
+                        )
                     seen.chunk_id = seen.chunk_id or chunk.get("id")
                     seen.created = seen.created or chunk.get("created")
                     if chunk.get("usage"):
@@ -164,19 +193,30 @@ class ChatServing:
                         chunk.pop("usage", None)  # usage goes on the final chunk only
                         yield chunk
         except httpx.ReadTimeout:
-            raise APIError(504, f"the inference engine sent nothing for {self.limits.stall_timeout_s:g} s "
-                                "(queued too long or stalled)", type="engine_timeout", code="engine_timeout") from None
+            raise APIError(
+                504,
+                f"the inference engine sent nothing for {self.limits.stall_timeout_s:g} s (queued too long or stalled)",
+                type="engine_timeout",
+                code="engine_timeout",
+            ) from None
         except (httpx.TransportError, httpx.StreamError) as exc:
-            raise APIError(503, f"the inference engine stopped answering: {type(exc).__name__}",
-                           type="engine_unavailable", code="engine_down") from None
+            raise APIError(
+                503,
+                f"the inference engine stopped answering: {type(exc).__name__}",
+                type="engine_unavailable",
+                code="engine_down",
+            ) from None
         finally:
             self._inflight.pop(seen.rid, None)
         if seen.usage is None and not self.engine_alive():
             # A clean end of stream without usage from a dead engine is a cut-off.
-            raise APIError(503, "the inference engine stopped mid-answer", type="engine_unavailable", code="engine_down")
+            raise APIError(
+                503, "the inference engine stopped mid-answer", type="engine_unavailable", code="engine_down"
+            )
 
-    def _settle_energy(self, req: ChatCompletionRequest, public_id: str, seen: _EngineStream,
-                       outcome: str) -> FinishedRequest:
+    def _settle_energy(
+        self, req: ChatCompletionRequest, public_id: str, seen: _EngineStream, outcome: str
+    ) -> FinishedRequest:
         """Close the request in the meter, count its tokens, and keep what it used by id.
 
         The engine's usage is the truth where it sent one; otherwise (aborted, failed)
@@ -195,8 +235,11 @@ class ChatServing:
         finished = FinishedRequest(
             id=public_id,
             outcome=outcome,
-            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                        total_tokens=prompt_tokens + completion_tokens),
+            usage=Usage(
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                total_tokens=prompt_tokens + completion_tokens,
+            ),
             energy=self.meter.record(used, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
         )
         self._keep_finished(finished)
@@ -234,8 +277,13 @@ class ChatServing:
             "object": "chat.completion",
             "created": final.get("created"),
             "model": self.public_name,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(parts)},
-                         "finish_reason": finish_reason or "stop"}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "".join(parts)},
+                    "finish_reason": finish_reason or "stop",
+                }
+            ],
             "usage": final.get("usage"),
             "energy": final.get("energy"),
         }

@@ -17,7 +17,6 @@ from django.db.models import Case, Count, F, Max, Q, Sum, When
 from django.utils import timezone
 
 import footprint
-
 import ranking
 from arena.models import LLM, Battle, Message, Vote
 
@@ -55,15 +54,20 @@ def _answer_energy_rows(filters: dict) -> list[tuple[str, float, int, bool]]:
     Energy belongs to answers, not votes, yet only voted battles count: a column that moved
     when an unvoted answer finished would name that battle's models before the vote.
     Identity-leak flags do not matter here (they concern the vote, not the energy)."""
-    rows = (Message.objects
-            .filter(status=Message.Status.DONE, turn__battle__in=_scope(filters, "created_at"),
-                    turn__battle__voted_at__isnull=False)
-            .annotate(slug=Case(When(side="a", then=F("turn__battle__model_a__slug")),
-                                default=F("turn__battle__model_b__slug")),
-                      energy_sum_j=Sum("attempts__energy_j"),
-                      unmeasured=Count("attempts", filter=Q(attempts__energy_j__isnull=False, attempts__measured=False)))
-            .filter(energy_sum_j__isnull=False)
-            .values_list("slug", "energy_sum_j", "completion_tokens", "unmeasured"))
+    rows = (
+        Message.objects.filter(
+            status=Message.Status.DONE,
+            turn__battle__in=_scope(filters, "created_at"),
+            turn__battle__voted_at__isnull=False,
+        )
+        .annotate(
+            slug=Case(When(side="a", then=F("turn__battle__model_a__slug")), default=F("turn__battle__model_b__slug")),
+            energy_sum_j=Sum("attempts__energy_j"),
+            unmeasured=Count("attempts", filter=Q(attempts__energy_j__isnull=False, attempts__measured=False)),
+        )
+        .filter(energy_sum_j__isnull=False)
+        .values_list("slug", "energy_sum_j", "completion_tokens", "unmeasured")
+    )
     return [(slug, energy_j, tokens or 0, unmeasured == 0) for slug, energy_j, tokens, unmeasured in rows]
 
 
@@ -80,8 +84,15 @@ def energy_columns(model_slugs: list[str], filters: dict | None = None) -> dict[
     for slug in model_slugs:
         rows = per_model.get(slug, [])
         if not rows:
-            out[slug] = {"answers": 0, "median_wh": None, "wh_per_1k_tokens": None, "wh_per_1k_tokens_q1": None,
-                         "wh_per_1k_tokens_q3": None, "measured_share": None, "gwp_g_per_1k_tokens": None}
+            out[slug] = {
+                "answers": 0,
+                "median_wh": None,
+                "wh_per_1k_tokens": None,
+                "wh_per_1k_tokens_q1": None,
+                "wh_per_1k_tokens_q3": None,
+                "measured_share": None,
+                "gwp_g_per_1k_tokens": None,
+            }
             continue
         wh = np.array([r[0] for r in rows])
         per_k = np.array([r[0] / r[1] * 1000 for r in rows if r[1] > 0])
@@ -100,8 +111,15 @@ def energy_columns(model_slugs: list[str], filters: dict | None = None) -> dict[
     return out
 
 
-def compute_leaderboard(filters: dict | None = None, *, bootstrap: int = 1000, seed: int = 0,
-                        style_control: bool = False, both_bad: str = "tie", min_group: int = 0) -> dict:
+def compute_leaderboard(
+    filters: dict | None = None,
+    *,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    style_control: bool = False,
+    both_bad: str = "tie",
+    min_group: int = 0,
+) -> dict:
     """The leaderboard table. With `min_group`, a scope of fewer voted battles gives no
     rows (`too_few`): a filter narrow enough to hold one person's battle would show it."""
     filters = filters or {}
@@ -109,9 +127,17 @@ def compute_leaderboard(filters: dict | None = None, *, bootstrap: int = 1000, s
     # Scalars only, models as integer codes: the ranking core is fastest on codes.
     battles = list(_filtered_battles(filters).values_list("pk", "model_a_id", "model_b_id", "vote__choice"))
     if len(battles) < min_group:
-        return {"computed_at": timezone.now().isoformat(), "filters": {k: str(v) for k, v in filters.items() if v},
-                "battles": len(battles), "too_few": min_group, "bootstrap": bootstrap, "style_control": style_control,
-                "zone": settings.ARENA_ZONE, "rows": [], "style": {}}
+        return {
+            "computed_at": timezone.now().isoformat(),
+            "filters": {k: str(v) for k, v in filters.items() if v},
+            "battles": len(battles),
+            "too_few": min_group,
+            "bootstrap": bootstrap,
+            "style_control": style_control,
+            "zone": settings.ARENA_ZONE,
+            "rows": [],
+            "style": {},
+        }
     models = {m.slug: m for m in LLM.objects.all()}
     rows = []
     result = None
@@ -122,28 +148,52 @@ def compute_leaderboard(filters: dict | None = None, *, bootstrap: int = 1000, s
         outcome = np.array([ranking.OUTCOMES.index(c) for c in choices], dtype=np.int8)
         style = _style_features(pks) if style_control else None
         result = ranking.fit_bradley_terry(
-            np.array([code_of[pk] for pk in a]), np.array([code_of[pk] for pk in b_]), outcome,
-            names=[m.slug for m in by_pk.values()], bootstrap=bootstrap, seed=seed, both_bad=both_bad,
-            style=style, style_names=["length", "markdown"] if style is not None else None)
+            np.array([code_of[pk] for pk in a]),
+            np.array([code_of[pk] for pk in b_]),
+            outcome,
+            names=[m.slug for m in by_pk.values()],
+            bootstrap=bootstrap,
+            seed=seed,
+            both_bad=both_bad,
+            style=style,
+            style_names=["length", "markdown"] if style is not None else None,
+        )
     energy = energy_columns(list(models), filters)
     if result is not None:
         for entry in result.leaderboard:
             if entry.votes < min_votes:
                 continue
             llm = models[entry.name]
-            rows.append({"slug": llm.slug, "name": llm.name, "organization": llm.organization,
-                         "license_kind": llm.license_kind, "params_b": llm.params_b,
-                         "rating": entry.rating, "lower": entry.lower, "upper": entry.upper, "rank": entry.rank,
-                         "votes": entry.votes, **energy[llm.slug]})
+            rows.append(
+                {
+                    "slug": llm.slug,
+                    "name": llm.name,
+                    "organization": llm.organization,
+                    "license_kind": llm.license_kind,
+                    "params_b": llm.params_b,
+                    "rating": entry.rating,
+                    "lower": entry.lower,
+                    "upper": entry.upper,
+                    "rank": entry.rank,
+                    "votes": entry.votes,
+                    **energy[llm.slug],
+                }
+            )
     costs = [r["wh_per_1k_tokens"] if r["wh_per_1k_tokens"] is not None else math.nan for r in rows]
     if rows:
         frontier = ranking.pareto_frontier(np.array([r["rating"] for r in rows]), np.array(costs, dtype=float))
-        for row, on in zip(rows, frontier):
+        for row, on in zip(rows, frontier, strict=True):
             row["pareto"] = bool(on)
-    return {"computed_at": timezone.now().isoformat(), "filters": {k: str(v) for k, v in filters.items() if v},
-            "battles": len(battles), "bootstrap": bootstrap, "style_control": style_control,
-            "zone": settings.ARENA_ZONE, "rows": rows,
-            "style": {k: list(v) for k, v in (result.style or {}).items()} if result is not None and result.style else {}}
+    return {
+        "computed_at": timezone.now().isoformat(),
+        "filters": {k: str(v) for k, v in filters.items() if v},
+        "battles": len(battles),
+        "bootstrap": bootstrap,
+        "style_control": style_control,
+        "zone": settings.ARENA_ZONE,
+        "rows": rows,
+        "style": {k: list(v) for k, v in (result.style or {}).items()} if result is not None and result.style else {},
+    }
 
 
 MARKDOWN_MARKS = ("\n#", "\n- ", "\n* ", "**", "\n1.")

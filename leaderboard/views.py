@@ -18,17 +18,35 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from .charts import score_energy_svg
-from .snapshots import compute_leaderboard, latest_snapshot
+from arena.battles import MODE_LABELS
 from arena.errors import ArenaError
 from arena.limits import check_computation_rate
-from arena.battles import MODE_LABELS
 from arena.models import Battle
 from arena.visitors import client_ip, ip_hash
 
-CSV_COLUMNS = ["rank", "slug", "name", "organization", "license_kind", "params_b", "rating", "lower", "upper", "votes",
-               "answers", "median_wh", "wh_per_1k_tokens", "wh_per_1k_tokens_q1", "wh_per_1k_tokens_q3",
-               "measured_share", "gwp_g_per_1k_tokens", "pareto"]
+from .charts import score_energy_svg
+from .snapshots import compute_leaderboard, latest_snapshot
+
+CSV_COLUMNS = [
+    "rank",
+    "slug",
+    "name",
+    "organization",
+    "license_kind",
+    "params_b",
+    "rating",
+    "lower",
+    "upper",
+    "votes",
+    "answers",
+    "median_wh",
+    "wh_per_1k_tokens",
+    "wh_per_1k_tokens_q1",
+    "wh_per_1k_tokens_q3",
+    "measured_share",
+    "gwp_g_per_1k_tokens",
+    "pareto",
+]
 ON_DEMAND_BOOTSTRAP = 200
 
 
@@ -75,12 +93,16 @@ def _leaderboard(request) -> dict:
     filters, options = parse_filters(request.GET)
     if not filters and not options:
         return latest_snapshot() or {"rows": [], "battles": 0, "computed_at": None, "filters": {}}
-    key = "leaderboard:" + hashlib.sha256(json.dumps([filters, options], sort_keys=True, default=str).encode()).hexdigest()
+    key = (
+        "leaderboard:"
+        + hashlib.sha256(json.dumps([filters, options], sort_keys=True, default=str).encode()).hexdigest()
+    )
     data = cache.get(key)
     if data is None:
         check_computation_rate(ip_hash(client_ip(request)))  # only a computation costs
-        data = compute_leaderboard(filters, bootstrap=ON_DEMAND_BOOTSTRAP, min_group=settings.LEADERBOARD_MIN_GROUP,
-                                   **options)
+        data = compute_leaderboard(
+            filters, bootstrap=ON_DEMAND_BOOTSTRAP, min_group=settings.LEADERBOARD_MIN_GROUP, **options
+        )
         cache.set(key, data, timeout=settings.LEADERBOARD_REFRESH_S)
     return data
 
@@ -97,11 +119,18 @@ def leaderboard_page(request):
         snap, error, status = _leaderboard(request), None, 200
     except ArenaError as exc:
         snap, error, status = {"rows": [], "battles": 0, "computed_at": None}, exc.message, exc.status
-    chart = score_energy_svg(snap["rows"], title=_("Preference score against energy per 1,000 tokens"),
-                             x_label=_("Wh per 1,000 output tokens (log scale)"), y_label=_("Preference score"))
-    return render(request, "leaderboard/leaderboard.html", {"snap": snap, "chart": chart, "error": error,
-                                                            "params": request.GET, "modes": MODE_LABELS},
-                  status=status)
+    chart = score_energy_svg(
+        snap["rows"],
+        title=_("Preference score against energy per 1,000 tokens"),
+        x_label=_("Wh per 1,000 output tokens (log scale)"),
+        y_label=_("Preference score"),
+    )
+    return render(
+        request,
+        "leaderboard/leaderboard.html",
+        {"snap": snap, "chart": chart, "error": error, "params": request.GET, "modes": MODE_LABELS},
+        status=status,
+    )
 
 
 def leaderboard_json(request):

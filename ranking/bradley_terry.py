@@ -82,9 +82,7 @@ def _design(collapsed: CollapsedBattles, both_bad: str, style_scale) -> _Design:
         pair_key = row_i * m + row_j
         pair_keys, battle_pair = np.unique(pair_key, return_inverse=True)
         pair_i, pair_j = np.divmod(pair_keys, m)
-        row_to_pair = sparse.csr_array(
-            (np.ones(r), (battle_pair, np.arange(r))), shape=(len(pair_keys), r)
-        )
+        row_to_pair = sparse.csr_array((np.ones(r), (battle_pair, np.arange(r))), shape=(len(pair_keys), r))
     incidence = sparse.csr_array(
         (
             np.concatenate([np.ones(n_rows), -np.ones(n_rows)]),
@@ -95,8 +93,17 @@ def _design(collapsed: CollapsedBattles, both_bad: str, style_scale) -> _Design:
     to_rows_i = sparse.csr_array((share_i, (np.arange(r), row_pair)), shape=(r, n_rows))
     to_rows_j = sparse.csr_array((share_j, (np.arange(r), row_pair)), shape=(r, n_rows))
     return _Design(
-        row_i, row_j, incidence, style, style_outer, pair_i, pair_j, row_to_pair,
-        to_rows_i, to_rows_j, m,
+        row_i,
+        row_j,
+        incidence,
+        style,
+        style_outer,
+        pair_i,
+        pair_j,
+        row_to_pair,
+        to_rows_i,
+        to_rows_j,
+        m,
     )
 
 
@@ -214,9 +221,7 @@ def _newton_fit(
             t[bad] *= 0.5
             new_margin[bad] = d[bad] + t[bad, None] * d_step[bad]
             new_params[bad] = p[bad] + t[bad, None] * step[bad]
-            new_loglik[bad] = _log_likelihood(
-                new_margin[bad], ci[bad], cj[bad], new_params[bad], ridge
-            )
+            new_loglik[bad] = _log_likelihood(new_margin[bad], ci[bad], cj[bad], new_params[bad], ridge)
         params[active] = new_params
         loglik[active] = new_loglik
 
@@ -426,7 +431,11 @@ def fit_bradley_terry(
     ratings, coefficients = fit_ratings(collapsed, both_bad=both_bad, ridge=ridge)
     if bootstrap > 0:
         boot, boot_coefficients = bootstrap_ratings(
-            collapsed, rounds=bootstrap, seed=seed, both_bad=both_bad, ridge=ridge,
+            collapsed,
+            rounds=bootstrap,
+            seed=seed,
+            both_bad=both_bad,
+            ridge=ridge,
             start=(ratings, coefficients),
         )
         lower, upper = percentile_intervals(boot, level)

@@ -256,9 +256,7 @@ def credit_shares(collapsed: CollapsedBattles, both_bad: str = "tie") -> tuple[n
     return share_i, share_j
 
 
-def pairwise_matrices(
-    collapsed: CollapsedBattles, *, both_bad: str = "tie"
-) -> tuple[np.ndarray, np.ndarray]:
+def pairwise_matrices(collapsed: CollapsedBattles, *, both_bad: str = "tie") -> tuple[np.ndarray, np.ndarray]:
     """Return (win_rate, battle_counts), both (M, M) in the order of ``names``.
 
     win_rate[i, j] is the weighted share of i's battles against j that i won,

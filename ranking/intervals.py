@@ -21,9 +21,7 @@ from ranking.collapse import CollapsedBattles
 _MAX_BATCH_CELLS = 2_000_000
 
 
-def _resampled_row_weights(
-    collapsed: CollapsedBattles, rounds: int, rng: np.random.Generator
-) -> Iterator[np.ndarray]:
+def _resampled_row_weights(collapsed: CollapsedBattles, rounds: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
     """(B, R) row weights of multinomial resamples of the battles, in batches of bounded size."""
     n = collapsed.n_battles
     probabilities = collapsed.count / n

@@ -86,11 +86,20 @@ def arena_workers():
 def make_llm(slug: str, url: str, **fields):
     from arena.models import LLM
 
-    defaults = dict(name=f"Modèle {slug.title()}", organization=f"Org{slug.replace('-', '').title()}",
-                    license="Apache-2.0", license_kind="open", params_b=0.0005, active_params_b=0.0005,
-                    architecture="dense transformer (Llama)", description_fr="Un petit modèle.",
-                    description_en="A small model.", worker_env=f"WORKER_URL_TEST_{slug.upper().replace('-', '_')}",
-                    worker_default_url=url, identity_words=[f"Modèle {slug.title()}"])
+    defaults = dict(
+        name=f"Modèle {slug.title()}",
+        organization=f"Org{slug.replace('-', '').title()}",
+        license="Apache-2.0",
+        license_kind="open",
+        params_b=0.0005,
+        active_params_b=0.0005,
+        architecture="dense transformer (Llama)",
+        description_fr="Un petit modèle.",
+        description_en="A small model.",
+        worker_env=f"WORKER_URL_TEST_{slug.upper().replace('-', '_')}",
+        worker_default_url=url,
+        identity_words=[f"Modèle {slug.title()}"],
+    )
     defaults.update(fields)
     return LLM.objects.update_or_create(slug=slug, defaults=defaults)[0]
 
@@ -137,13 +146,24 @@ def live_arena(transactional_db, tmp_path):
 
     database_url = test_database_url()
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "ARENA_MAX_TOKENS": "24", "DEBUG": "False",
-           "ARENA_PROMPTS_PER_MINUTE_VISITOR": "100", "ARENA_PROMPTS_PER_MINUTE_IP": "1000",
-           # Its own rate-limit counters when the cache is a shared Redis.
-           "CACHE_KEY_PREFIX": f"live-{port}"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ARENA_MAX_TOKENS": "24",
+        "DEBUG": "False",
+        "ARENA_PROMPTS_PER_MINUTE_VISITOR": "100",
+        "ARENA_PROMPTS_PER_MINUTE_IP": "1000",
+        # Its own rate-limit counters when the cache is a shared Redis.
+        "CACHE_KEY_PREFIX": f"live-{port}",
+    }
     log = open(tmp_path / "daphne.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", *daphne_command("127.0.0.1", port)],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *daphne_command("127.0.0.1", port)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -175,9 +195,19 @@ def browser():
     if not os.path.exists(executable):
         pytest.fail(f"Chromium not found at {executable}: `make test` installs Debian's chromium")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        browser = p.chromium.launch(
+            executable_path=executable,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield browser
         browser.close()
 

@@ -75,8 +75,8 @@ def test_it_has_every_required_field_with_the_right_type(path):
             assert field in model, f"{model.get('slug')}: missing {field}"
             value = model[field]
             # bool is a subclass of int: `enabled` must be a bool, numbers must not be.
-            right_type = isinstance(value, bool) if kind is bool else (
-                isinstance(value, kind) and not isinstance(value, bool)
+            right_type = (
+                isinstance(value, bool) if kind is bool else (isinstance(value, kind) and not isinstance(value, bool))
             )
             assert right_type, f"{model['slug']}.{field} = {value!r}"
             if isinstance(value, (str, list, dict)):
@@ -205,7 +205,5 @@ def test_it_has_a_pair_for_every_mode(path, mode):
     enabled = [m["slug"] for m in models if m["enabled"]]
     choices = [()] if mode != "custom" else [(enabled[0],), (enabled[0], enabled[-1])]
     for chosen in choices:
-        a, b = choose_pair(
-            candidates, mode, pair_votes={}, rng=random.Random(0), chosen=chosen, **THRESHOLDS[path]
-        )
+        a, b = choose_pair(candidates, mode, pair_votes={}, rng=random.Random(0), chosen=chosen, **THRESHOLDS[path])
         assert a != b

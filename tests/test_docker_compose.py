@@ -127,8 +127,11 @@ def module_args(service: dict, module: str, subcommand: str) -> list[str] | None
     """The arguments after `python -m MODULE SUBCOMMAND`, if the command runs it."""
     if not service.get("command"):
         return None
-    found = [s[4:] for s in command_segments(service)
-             if s[:4] in (["python", "-m", module, subcommand], ["python3", "-m", module, subcommand])]
+    found = [
+        s[4:]
+        for s in command_segments(service)
+        if s[:4] in (["python", "-m", module, subcommand], ["python3", "-m", module, subcommand])
+    ]
     assert len(found) <= 1, f"runs {module} {subcommand} more than once"
     return found[0] if found else None
 
@@ -260,7 +263,7 @@ def copy_sources(arguments: str) -> list[str]:
 
 def dockerignore_patterns() -> list[str]:
     lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
-    return [l.strip() for l in lines if l.strip() and not l.strip().startswith("#")]
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 
 
 def is_dockerignored(path: str, patterns: list[str]) -> bool:
@@ -373,14 +376,24 @@ def test_it_runs_celery_worker_and_beat_with_the_web_settings(services):
     # `-A config` names the package that holds the Celery app (celery looks for `celery_app`).
     import config
 
-    assert type(config.celery_app).__name__ == "Celery" and "leaderboard.tasks.refresh_leaderboard" in (
-        config.celery_app.conf.beat_schedule["refresh-leaderboard"]["task"])
+    assert (
+        type(config.celery_app).__name__ == "Celery"
+        and "leaderboard.tasks.refresh_leaderboard"
+        in (config.celery_app.conf.beat_schedule["refresh-leaderboard"]["task"])
+    )
 
 
 def test_it_sets_only_environment_variables_that_the_web_reads(services):
     read = settings_env_names()
-    assert {"SECRET_KEY", "ALLOWED_HOSTS", "REDIS_URL", "DATABASE_URL", "ARENA_CATALOGUE",
-            "ARENA_SMALL_MAX_PARAMS_B", "ARENA_BIG_MIN_PARAMS_B"} <= read
+    assert {
+        "SECRET_KEY",
+        "ALLOWED_HOSTS",
+        "REDIS_URL",
+        "DATABASE_URL",
+        "ARENA_CATALOGUE",
+        "ARENA_SMALL_MAX_PARAMS_B",
+        "ARENA_BIG_MIN_PARAMS_B",
+    } <= read
     for name in (*WEB_PROCESSES, "web-demo"):
         unread = {k for k in environment(services[name]) if not k.startswith("WORKER_URL_")} - read
         assert not unread, f"{name} sets variables config/settings.py never reads: {sorted(unread)}"
@@ -405,10 +418,13 @@ def test_it_uses_the_thresholds_the_catalogue_proposes(services, service_name, c
     assert env["ARENA_CATALOGUE"] == f"/app/fixtures/catalogue/{catalogue.name}"
 
 
-@pytest.mark.parametrize("web_name, catalogue, worker_prefix", [
-    ("web", PRODUCTION, "worker-"),
-    ("web-demo", DEMO, "demo-worker-"),
-])
+@pytest.mark.parametrize(
+    "web_name, catalogue, worker_prefix",
+    [
+        ("web", PRODUCTION, "worker-"),
+        ("web-demo", DEMO, "demo-worker-"),
+    ],
+)
 def test_it_points_every_worker_url_at_the_worker_of_that_model(services, web_name, catalogue, worker_prefix):
     models = {m["worker"]["env"]: m for m in load_yaml(catalogue)}
     env = environment(services[web_name])
@@ -494,7 +510,10 @@ def test_it_builds_each_demo_model_from_its_catalogue_recipe(compose, services, 
         built = parse_tiny_model(tiny_args, monkeypatch)
         recipe = model["recipe"]
         assert (built["seed"], built["layers"], built["hidden_size"]) == (
-            recipe["seed"], recipe["layers"], recipe["hidden_size"]), name
+            recipe["seed"],
+            recipe["layers"],
+            recipe["hidden_size"],
+        ), name
         serve = serve_of(service)
         assert serve.engine == "transformers" and not serve.gpus, name
         assert Path(serve.model) == built["out_dir"], f"{name} serves another directory than it builds"
@@ -526,7 +545,8 @@ def test_it_depends_only_on_existing_services_with_healthchecks(services):
                 assert services[target].get("healthcheck", {}).get("test"), f"{target} has no healthcheck"
             # A service started by default must not wait on one that only a profile starts.
             assert set(profiles(services[target])) <= set(profiles(service)) or not profiles(services[target]), (
-                f"{name} depends on {target}, which its profiles do not start")
+                f"{name} depends on {target}, which its profiles do not start"
+            )
     for name in WEB_PROCESSES:
         deps = depends_on(services[name])
         assert deps["postgres"] == deps["redis"] == "service_healthy", name
@@ -552,8 +572,11 @@ def test_it_builds_every_process_from_the_right_dockerfile(services):
         if name in ("postgres", "redis"):
             assert "build" not in service
             continue
-        expected = WEB_DOCKERFILE if name in (*WEB_PROCESSES, "web-demo") else (
-            CPU_DOCKERFILE if name.startswith("demo-worker-") else GPU_DOCKERFILE)
+        expected = (
+            WEB_DOCKERFILE
+            if name in (*WEB_PROCESSES, "web-demo")
+            else (CPU_DOCKERFILE if name.startswith("demo-worker-") else GPU_DOCKERFILE)
+        )
         assert dockerfile_of(service) == expected, name
         build = service["build"]
         assert (ROOT / build.get("context", ".")).resolve() == ROOT, f"{name}: build from the repository root"
@@ -585,7 +608,8 @@ def test_it_builds_images_from_files_that_exist(dockerfile):
             for needed in included_requirements(requirement):
                 assert (ROOT / needed).is_file(), f"{requirement} includes {needed}, which does not exist"
                 assert needed in copied or "." in copied or "requirements" in copied, (
-                    f"{dockerfile} uses {needed} before copying it")
+                    f"{dockerfile} uses {needed} before copying it"
+                )
     assert IMAGE_REQUIREMENTS[dockerfile] <= mentioned, f"{dockerfile} installs {sorted(mentioned)}"
 
 
@@ -612,8 +636,11 @@ def test_it_uses_the_python_each_image_needs():
 def test_it_keeps_transformers_within_the_vllm_range():
     version = tuple(int(x) for x in requirement_pin(REQUIREMENTS / "engine-cpu.txt", "transformers").split(".")[:2])
     assert version < (5, 21)
-    assert "torch" not in {re.split(r"[=<>\[ ]", l)[0].lower() for l in (REQUIREMENTS / "gpu.txt").read_text().splitlines()
-                           if l and not l.startswith("#")}, "vLLM brings its own torch"
+    assert "torch" not in {
+        re.split(r"[=<>\[ ]", line)[0].lower()
+        for line in (REQUIREMENTS / "gpu.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }, "vLLM brings its own torch"
 
 
 def test_it_pins_exactly_what_the_worker_imports():
@@ -640,8 +667,12 @@ def test_it_installs_the_worker_dependencies_without_the_web(dockerfile):
 
 def test_it_ships_devtools_in_the_cpu_image_only():
     def copied(dockerfile: str) -> set[str]:
-        return {source.rstrip("/") for word, arguments in dockerfile_instructions(ROOT / dockerfile)
-                if word in ("COPY", "ADD") for source in copy_sources(arguments)}
+        return {
+            source.rstrip("/")
+            for word, arguments in dockerfile_instructions(ROOT / dockerfile)
+            if word in ("COPY", "ADD")
+            for source in copy_sources(arguments)
+        }
 
     # The demo workers build their tiny models with `python -m devtools tiny-model`.
     assert {"inference_workers", "devtools", "fixtures"} <= copied(CPU_DOCKERFILE)
@@ -657,10 +688,12 @@ def test_it_runs_the_worker_code_on_the_cpu_image_python():
         ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 11))
     # A real 3.11 interpreter also catches 3.12-only f-strings, which feature_version lets through.
     python311 = shutil.which("python3.11") or next(
-        (str(p) for p in [ROOT / ".venv-engine" / "bin" / "python"] if p.exists()), None)
+        (str(p) for p in [ROOT / ".venv-engine" / "bin" / "python"] if p.exists()), None
+    )
     if python311:
-        version = subprocess.run([python311, "-c", "import sys; print(sys.version_info[:2] == (3, 11))"],
-                                 capture_output=True, text=True).stdout.strip()
+        version = subprocess.run(
+            [python311, "-c", "import sys; print(sys.version_info[:2] == (3, 11))"], capture_output=True, text=True
+        ).stdout.strip()
         if version == "True":
             code = "import sys; [compile(open(f, encoding='utf-8').read(), f, 'exec') for f in sys.argv[1:]]"
             result = subprocess.run([python311, "-c", code, *map(str, files)], capture_output=True, text=True)
@@ -671,6 +704,12 @@ def test_it_keeps_local_state_out_of_the_build_context():
     patterns = dockerignore_patterns()
     for path in (".git", ".venv", ".venv-engine", "var/models", "var/db.sqlite3", "arena/__pycache__/x.pyc"):
         assert is_dockerignored(path, patterns), path
-    for path in ("requirements/base.txt", "requirements/worker.txt", "inference_workers/app.py",
-                 "devtools/tiny_model.py", "fixtures/tiny_corpus/en.txt", "manage.py"):
+    for path in (
+        "requirements/base.txt",
+        "requirements/worker.txt",
+        "inference_workers/app.py",
+        "devtools/tiny_model.py",
+        "fixtures/tiny_corpus/en.txt",
+        "manage.py",
+    ):
         assert not is_dockerignored(path, patterns), path

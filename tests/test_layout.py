@@ -11,8 +11,11 @@ PACKAGES = ("arena", "config", "devtools", "footprint", "inference", "inference_
 
 
 def python_lines(package: str) -> int:
-    return sum(len(p.read_text(encoding="utf-8").splitlines())
-               for p in (REPO / package).rglob("*.py") if "migrations" not in p.parts)
+    return sum(
+        len(p.read_text(encoding="utf-8").splitlines())
+        for p in (REPO / package).rglob("*.py")
+        if "migrations" not in p.parts
+    )
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -48,12 +48,16 @@ print(json.dumps({
 
 def _settings(**env) -> dict:
     """The settings a process started with `env` (and nothing else of ours) sees."""
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("ARENA_", "DJANGO_")) and k not in
-             {"DATABASE_URL", "REDIS_URL", "DEBUG", "ALLOWED_HOSTS", "LEADERBOARD_REFRESH_S", "SECRET_KEY"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ARENA_", "DJANGO_"))
+        and k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "ALLOWED_HOSTS", "LEADERBOARD_REFRESH_S", "SECRET_KEY"}
+    }
     clean.update(env)
-    result = subprocess.run([sys.executable, "-c", READ_SETTINGS], cwd=REPO, env=clean, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", READ_SETTINGS], cwd=REPO, env=clean, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -110,9 +114,16 @@ def test_it_switches_to_redis_with_redis_url():
 
 
 def test_it_reads_arena_settings_from_the_environment():
-    s = _settings(ARENA_MAX_TURNS="3", ARENA_MAX_TOKENS="64", ARENA_ZONE="DEU", ARENA_SMALL_MAX_PARAMS_B="15",
-                  ARENA_WORKER_TIMEOUT_S="2.5", LEADERBOARD_REFRESH_S="60", DEBUG="true",
-                  ALLOWED_HOSTS="arena.example,www.arena.example")
+    s = _settings(
+        ARENA_MAX_TURNS="3",
+        ARENA_MAX_TOKENS="64",
+        ARENA_ZONE="DEU",
+        ARENA_SMALL_MAX_PARAMS_B="15",
+        ARENA_WORKER_TIMEOUT_S="2.5",
+        LEADERBOARD_REFRESH_S="60",
+        DEBUG="true",
+        ALLOWED_HOSTS="arena.example,www.arena.example",
+    )
     assert s["arena"]["ARENA_MAX_TURNS"] == 3
     assert s["arena"]["ARENA_MAX_TOKENS"] == 64
     assert s["arena"]["ARENA_ZONE"] == "DEU"
@@ -125,8 +136,14 @@ def test_it_reads_arena_settings_from_the_environment():
 
 def test_it_refuses_a_yes_no_setting_it_cannot_read():
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("ARENA_", "DJANGO_")) and k != "DEBUG"}
-    result = subprocess.run([sys.executable, "-c", READ_SETTINGS], cwd=REPO, env={**clean, "DEBUG": "ture"},
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", READ_SETTINGS],
+        cwd=REPO,
+        env={**clean, "DEBUG": "ture"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "DEBUG='ture' is neither true nor false" in result.stderr
 

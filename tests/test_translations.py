@@ -11,14 +11,21 @@ import gettext
 import re
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parent.parent
 PO = REPO / "arena" / "locale" / "fr" / "LC_MESSAGES" / "django.po"
 # The packages whose strings reach people (the worker speaks OpenAI-style English to programs).
 TRANSLATED_PACKAGES = ("arena", "leaderboard", "config", "inference", "footprint")
-GETTEXT_FUNCTIONS = {"_", "gettext", "gettext_lazy", "_lazy", "gettext_noop", "pgettext", "pgettext_lazy",
-                     "ngettext", "ngettext_lazy"}
+GETTEXT_FUNCTIONS = {
+    "_",
+    "gettext",
+    "gettext_lazy",
+    "_lazy",
+    "gettext_noop",
+    "pgettext",
+    "pgettext_lazy",
+    "ngettext",
+    "ngettext_lazy",
+}
 TEMPLATE_CALL = re.compile(r"\b(?:gettext|pgettext|ngettext)\(u'((?:[^'\\]|\\.)*)'")
 
 
@@ -60,8 +67,11 @@ def extract_messages(roots) -> set[str]:
 
 def untranslated(messages: set[str]) -> list[str]:
     """The messages with no French translation (absent from the .po, empty or fuzzy)."""
-    translated = {unescape(e["msgid"]) for e in po_entries(PO.read_text(encoding="utf-8"))
-                  if "fuzzy" not in e["flags"] and any(v for k, v in e.items() if k.startswith("msgstr"))}
+    translated = {
+        unescape(e["msgid"])
+        for e in po_entries(PO.read_text(encoding="utf-8"))
+        if "fuzzy" not in e["flags"] and any(v for k, v in e.items() if k.startswith("msgstr"))
+    }
     return sorted(messages - translated)
 
 
@@ -103,8 +113,10 @@ def test_it_translates_every_string_the_code_and_templates_use(settings):
 
 def test_it_fails_on_a_new_string_without_a_french_translation(tmp_path, settings):
     module = tmp_path / "newfeature.py"
-    module.write_text('from django.utils.translation import gettext as _\n\n'
-                      'def hello():\n    return _("A brand new sentence nobody translated yet.")\n')
+    module.write_text(
+        "from django.utils.translation import gettext as _\n\n"
+        'def hello():\n    return _("A brand new sentence nobody translated yet.")\n'
+    )
     template = tmp_path / "templates" / "new.html"
     template.parent.mkdir()
     template.write_text('{% load i18n %}<p>{% translate "Another untranslated sentence" %}</p>')
@@ -112,8 +124,13 @@ def test_it_fails_on_a_new_string_without_a_french_translation(tmp_path, setting
     messages = extract_messages([tmp_path])
 
     assert untranslated(messages) == ["A brand new sentence nobody translated yet.", "Another untranslated sentence"]
-    assert untranslated(extract_messages([tmp_path]) - {"A brand new sentence nobody translated yet.",
-                                                        "Another untranslated sentence"}) == []
+    assert (
+        untranslated(
+            extract_messages([tmp_path])
+            - {"A brand new sentence nobody translated yet.", "Another untranslated sentence"}
+        )
+        == []
+    )
 
 
 def unescape(po_text: str) -> str:

@@ -7,149 +7,229 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='LeaderboardSnapshot',
+            name="LeaderboardSnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('data', models.JSONField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("data", models.JSONField()),
             ],
             options={
-                'get_latest_by': 'created_at',
+                "get_latest_by": "created_at",
             },
         ),
         migrations.CreateModel(
-            name='LLM',
+            name="LLM",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('name', models.CharField(max_length=120)),
-                ('organization', models.CharField(max_length=120)),
-                ('license', models.CharField(max_length=120)),
-                ('license_kind', models.CharField(choices=[('open', 'open'), ('semi_open', 'semi-open'), ('proprietary', 'proprietary')], max_length=20)),
-                ('params_b', models.FloatField(help_text='total parameters, billions')),
-                ('active_params_b', models.FloatField(help_text='parameters used per token, billions')),
-                ('architecture', models.CharField(blank=True, max_length=120)),
-                ('release_date', models.DateField(blank=True, null=True)),
-                ('description_fr', models.TextField(blank=True)),
-                ('description_en', models.TextField(blank=True)),
-                ('hf_id', models.CharField(blank=True, max_length=200)),
-                ('worker_env', models.CharField(help_text='environment variable holding the worker URL', max_length=100)),
-                ('worker_default_url', models.URLField(blank=True)),
-                ('identity_words', models.JSONField(blank=True, default=list)),
-                ('enabled', models.BooleanField(default=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("slug", models.SlugField(unique=True)),
+                ("name", models.CharField(max_length=120)),
+                ("organization", models.CharField(max_length=120)),
+                ("license", models.CharField(max_length=120)),
+                (
+                    "license_kind",
+                    models.CharField(
+                        choices=[("open", "open"), ("semi_open", "semi-open"), ("proprietary", "proprietary")],
+                        max_length=20,
+                    ),
+                ),
+                ("params_b", models.FloatField(help_text="total parameters, billions")),
+                ("active_params_b", models.FloatField(help_text="parameters used per token, billions")),
+                ("architecture", models.CharField(blank=True, max_length=120)),
+                ("release_date", models.DateField(blank=True, null=True)),
+                ("description_fr", models.TextField(blank=True)),
+                ("description_en", models.TextField(blank=True)),
+                ("hf_id", models.CharField(blank=True, max_length=200)),
+                (
+                    "worker_env",
+                    models.CharField(help_text="environment variable holding the worker URL", max_length=100),
+                ),
+                ("worker_default_url", models.URLField(blank=True)),
+                ("identity_words", models.JSONField(blank=True, default=list)),
+                ("enabled", models.BooleanField(default=True)),
             ],
             options={
-                'verbose_name': 'LLM',
-                'ordering': ['slug'],
+                "verbose_name": "LLM",
+                "ordering": ["slug"],
             },
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, primary_key=True, serialize=False)),
-                ('side', models.CharField(choices=[('a', 'a'), ('b', 'b')], max_length=1)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('streaming', 'Streaming'), ('done', 'Done'), ('stopped', 'Stopped'), ('error', 'Error')], default='pending', max_length=12)),
-                ('content', models.TextField(blank=True)),
-                ('html', models.TextField(blank=True)),
-                ('error_code', models.CharField(blank=True, max_length=40)),
-                ('prompt_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('completion_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('ttft_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('duration_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('energy', models.JSONField(blank=True, help_text="the worker's energy record", null=True)),
-                ('estimate', models.JSONField(blank=True, help_text='EcoLogits estimate for the same answer', null=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.UUIDField(default=uuid.uuid4, primary_key=True, serialize=False)),
+                ("side", models.CharField(choices=[("a", "a"), ("b", "b")], max_length=1)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("streaming", "Streaming"),
+                            ("done", "Done"),
+                            ("stopped", "Stopped"),
+                            ("error", "Error"),
+                        ],
+                        default="pending",
+                        max_length=12,
+                    ),
+                ),
+                ("content", models.TextField(blank=True)),
+                ("html", models.TextField(blank=True)),
+                ("error_code", models.CharField(blank=True, max_length=40)),
+                ("prompt_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                ("completion_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                ("ttft_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("duration_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("energy", models.JSONField(blank=True, help_text="the worker's energy record", null=True)),
+                (
+                    "estimate",
+                    models.JSONField(blank=True, help_text="EcoLogits estimate for the same answer", null=True),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['turn__index', 'side'],
+                "ordering": ["turn__index", "side"],
             },
         ),
         migrations.CreateModel(
-            name='Visitor',
+            name="Visitor",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('terms_accepted_at', models.DateTimeField(blank=True, null=True)),
-                ('publish_consent', models.BooleanField(default=False, help_text='agreed that their battles may be published')),
+                ("id", models.UUIDField(default=uuid.uuid4, primary_key=True, serialize=False)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("terms_accepted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "publish_consent",
+                    models.BooleanField(default=False, help_text="agreed that their battles may be published"),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Battle',
+            name="Battle",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, primary_key=True, serialize=False)),
-                ('mode', models.CharField(choices=[('random', 'random'), ('frugal', 'frugal'), ('david_vs_goliath', 'David vs Goliath'), ('custom', 'custom')], max_length=20)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('voted_at', models.DateTimeField(blank=True, null=True)),
-                ('language', models.CharField(default='fr', max_length=8)),
-                ('workshop_code', models.CharField(blank=True, db_index=True, max_length=32, null=True)),
-                ('publish_consent', models.BooleanField(default=False)),
-                ('leak_flagged', models.BooleanField(default=False, help_text='an answer named its model: excluded from rankings')),
-                ('leak_detail', models.CharField(blank=True, max_length=200)),
-                ('model_a', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='arena.llm')),
-                ('model_b', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='arena.llm')),
-                ('visitor', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='battles', to='arena.visitor')),
+                ("id", models.UUIDField(default=uuid.uuid4, primary_key=True, serialize=False)),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("random", "random"),
+                            ("frugal", "frugal"),
+                            ("david_vs_goliath", "David vs Goliath"),
+                            ("custom", "custom"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("voted_at", models.DateTimeField(blank=True, null=True)),
+                ("language", models.CharField(default="fr", max_length=8)),
+                ("workshop_code", models.CharField(blank=True, db_index=True, max_length=32, null=True)),
+                ("publish_consent", models.BooleanField(default=False)),
+                (
+                    "leak_flagged",
+                    models.BooleanField(default=False, help_text="an answer named its model: excluded from rankings"),
+                ),
+                ("leak_detail", models.CharField(blank=True, max_length=200)),
+                (
+                    "model_a",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="+", to="arena.llm"),
+                ),
+                (
+                    "model_b",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="+", to="arena.llm"),
+                ),
+                (
+                    "visitor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="battles", to="arena.visitor"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Reaction',
+            name="Reaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('liked', models.BooleanField(blank=True, null=True)),
-                ('tags', models.JSONField(default=list)),
-                ('comment', models.TextField(blank=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('message', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='reaction', to='arena.message')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("liked", models.BooleanField(blank=True, null=True)),
+                ("tags", models.JSONField(default=list)),
+                ("comment", models.TextField(blank=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "message",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="reaction", to="arena.message"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Turn',
+            name="Turn",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveSmallIntegerField()),
-                ('prompt', models.TextField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('battle', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='turns', to='arena.battle')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("index", models.PositiveSmallIntegerField()),
+                ("prompt", models.TextField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "battle",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="turns", to="arena.battle"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['index'],
+                "ordering": ["index"],
             },
         ),
         migrations.AddField(
-            model_name='message',
-            name='turn',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='arena.turn'),
+            model_name="message",
+            name="turn",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="messages", to="arena.turn"
+            ),
         ),
         migrations.CreateModel(
-            name='Vote',
+            name="Vote",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('choice', models.CharField(choices=[('a', 'A'), ('b', 'B'), ('tie', 'Tie'), ('both_bad', 'Both Bad')], max_length=10)),
-                ('tags', models.JSONField(default=dict)),
-                ('comments', models.JSONField(default=dict)),
-                ('worth_extra_energy', models.BooleanField(blank=True, help_text="'was it worth the extra energy?' when the preferred answer used more", null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('battle', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='vote', to='arena.battle')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "choice",
+                    models.CharField(
+                        choices=[("a", "A"), ("b", "B"), ("tie", "Tie"), ("both_bad", "Both Bad")], max_length=10
+                    ),
+                ),
+                ("tags", models.JSONField(default=dict)),
+                ("comments", models.JSONField(default=dict)),
+                (
+                    "worth_extra_energy",
+                    models.BooleanField(
+                        blank=True,
+                        help_text="'was it worth the extra energy?' when the preferred answer used more",
+                        null=True,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "battle",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="vote", to="arena.battle"
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='turn',
-            constraint=models.UniqueConstraint(fields=('battle', 'index'), name='unique_turn_index'),
+            model_name="turn",
+            constraint=models.UniqueConstraint(fields=("battle", "index"), name="unique_turn_index"),
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.UniqueConstraint(fields=('turn', 'side'), name='one_answer_per_side'),
+            model_name="message",
+            constraint=models.UniqueConstraint(fields=("turn", "side"), name="one_answer_per_side"),
         ),
     ]

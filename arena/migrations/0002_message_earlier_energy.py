@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('arena', '0001_initial'),
+        ("arena", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='message',
-            name='earlier_energy',
-            field=models.JSONField(blank=True, default=list, help_text='energy records of failed or stopped attempts before a retry'),
+            model_name="message",
+            name="earlier_energy",
+            field=models.JSONField(
+                blank=True, default=list, help_text="energy records of failed or stopped attempts before a retry"
+            ),
         ),
     ]

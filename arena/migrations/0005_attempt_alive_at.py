@@ -5,15 +5,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('arena', '0004_attempts'),
+        ("arena", "0004_attempts"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='attempt',
-            name='alive_at',
-            field=models.DateTimeField(default=django.utils.timezone.now, help_text='last sign of life of the task streaming it'),
+            model_name="attempt",
+            name="alive_at",
+            field=models.DateTimeField(
+                default=django.utils.timezone.now, help_text="last sign of life of the task streaming it"
+            ),
         ),
     ]

@@ -44,7 +44,8 @@ async def test_it_counts_retries_against_the_prompt_rate(arena_llms, settings):
     visitor = str(uuid.uuid4())
     battle = await database_sync_to_async(make_battle)(visitor, arena_llms["tiny-a"], arena_llms["tiny-b"])
     await database_sync_to_async(
-        lambda: Message.objects.filter(turn__battle=battle, side="a").update(status=Message.Status.STOPPED))()
+        lambda: Message.objects.filter(turn__battle=battle, side="a").update(status=Message.Status.STOPPED)
+    )()
     comm = communicator(battle, visitor)
     await comm.connect()
     await frames_until_done(comm, sides=("b",))
@@ -53,7 +54,8 @@ async def test_it_counts_retries_against_the_prompt_rate(arena_llms, settings):
         frames = await frames_until_done(comm, sides=("a",))
         assert frames[-1]["type"] == "done"
         await database_sync_to_async(
-            lambda: Message.objects.filter(turn__battle=battle, side="a").update(status=Message.Status.STOPPED))()
+            lambda: Message.objects.filter(turn__battle=battle, side="a").update(status=Message.Status.STOPPED)
+        )()
     await comm.send_json_to({"type": "retry", "side": "a"})
     assert (await comm.receive_json_from(timeout=10))["code"] == "rate_limited"
     await comm.disconnect()
@@ -65,7 +67,8 @@ async def test_it_caps_the_open_sockets_of_a_visitor(arena_llms, settings):
     visitor = str(uuid.uuid4())
     battle = await database_sync_to_async(make_battle)(visitor, arena_llms["tiny-a"], arena_llms["tiny-b"])
     await database_sync_to_async(
-        lambda: Message.objects.filter(turn__battle=battle).update(status=Message.Status.STOPPED))()
+        lambda: Message.objects.filter(turn__battle=battle).update(status=Message.Status.STOPPED)
+    )()
     sockets = [communicator(battle, visitor) for _ in range(3)]
     assert (await sockets[0].connect())[0] and (await sockets[1].connect())[0]
     connected, code = await sockets[2].connect()
@@ -92,7 +95,8 @@ def test_it_fails_an_answer_left_streaming_by_a_dead_task(owner_client, owner, m
     battle = make_battle(turns=(("streaming", "done"),))
     assert battles.concurrent_battles(owner.pk) == 1  # alive: it holds its slot
     Attempt.objects.filter(message__turn__battle=battle).update(
-        alive_at=timezone.now() - dt.timedelta(seconds=STREAM_LEASE_S + 1))
+        alive_at=timezone.now() - dt.timedelta(seconds=STREAM_LEASE_S + 1)
+    )
 
     response = post_json(owner_client, f"/api/battles/{battle.id}/vote", {"choice": "a"})
 

@@ -188,8 +188,9 @@ def test_it_pairs_the_two_chosen_models_in_custom_mode(owner_client):
         assert {a, b} == {"albatros", "mesange"}
 
 
-@pytest.mark.parametrize("models", [["no-such-model"], ["heron", "no-such-model"], [], ["heron", "heron"],
-                                    ["heron", "mesange", "pivert"]])
+@pytest.mark.parametrize(
+    "models", [["no-such-model"], ["heron", "no-such-model"], [], ["heron", "heron"], ["heron", "mesange", "pivert"]]
+)
 def test_it_rejects_bad_custom_choices(owner_client, models):
     response = _start(owner_client, mode="custom", models=models)
     assert response.status_code == 400
@@ -252,8 +253,12 @@ def test_it_does_not_name_the_models_before_the_vote(owner_client):
     battle = Battle.objects.select_related("model_a", "model_b").get(pk=response.json()["id"])
     page = owner_client.get(response.json()["url"])
     assert page.status_code == 200
-    for text in (response.content.decode(), page.content.decode(), str(dict(response.headers)),
-                 str(dict(page.headers))):
+    for text in (
+        response.content.decode(),
+        page.content.decode(),
+        str(dict(response.headers)),
+        str(dict(page.headers)),
+    ):
         lowered = text.lower()
         for identity in _identities(battle):
             assert identity.lower() not in lowered, identity
@@ -371,7 +376,10 @@ def test_it_takes_only_json_true_or_false_as_publication_consent(publish):
 
 def test_it_answers_a_comment_with_a_lone_surrogate_with_a_400(owner_client, make_battle):
     battle = make_battle()
-    response = owner_client.post(f"/api/battles/{battle.id}/vote",
-                                 '{"choice": "a", "comments": {"a": "\\ud83d"}}', content_type="application/json")
+    response = owner_client.post(
+        f"/api/battles/{battle.id}/vote",
+        '{"choice": "a", "comments": {"a": "\\ud83d"}}',
+        content_type="application/json",
+    )
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
     assert not Battle.objects.get(pk=battle.pk).is_voted

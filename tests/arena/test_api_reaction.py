@@ -25,11 +25,18 @@ def _react(client, message_id, data):
 
 
 def test_it_likes_an_answer(owner_client, message):
-    response = _react(owner_client, message.id, {"liked": True, "tags": ["useful", "creative", "useful"],
-                                                 "comment": "  Très clair.  "})
+    response = _react(
+        owner_client,
+        message.id,
+        {"liked": True, "tags": ["useful", "creative", "useful"], "comment": "  Très clair.  "},
+    )
     assert response.status_code == 200
-    assert response.json() == {"message_id": str(message.id), "liked": True, "tags": ["creative", "useful"],
-                               "comment": "Très clair."}
+    assert response.json() == {
+        "message_id": str(message.id),
+        "liked": True,
+        "tags": ["creative", "useful"],
+        "comment": "Très clair.",
+    }
     reaction = Reaction.objects.get(message=message)
     assert reaction.liked is True
     assert reaction.tags == ["creative", "useful"]

@@ -10,7 +10,6 @@ import re
 import pytest
 
 from arena.catalogue import read_catalogue
-
 from tests.conftest import ARTIFACTS, make_llm
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -50,7 +49,14 @@ def test_it_runs_a_blind_battle_end_to_end(arena, browser):
         received.append((response.url, headers + "\n" + body))
 
     def on_websocket(ws):
-        ws.on("framereceived", lambda payload: received.append((ws.url, payload if isinstance(payload, str) else payload.decode())) if not voting["done"] else None)
+        ws.on(
+            "framereceived",
+            lambda payload: (
+                received.append((ws.url, payload if isinstance(payload, str) else payload.decode()))
+                if not voting["done"]
+                else None
+            ),
+        )
 
     page.on("response", on_response)
     page.on("websocket", on_websocket)
@@ -111,7 +117,10 @@ def test_it_runs_a_blind_battle_end_to_end(arena, browser):
     page.wait_for_url("**zone=USA**")
     gwp_us = page.locator(".model-card .gwp").first.inner_text()
     assert "(USA)" in page.inner_text("#reveal")
-    as_number = lambda text: float(text.split()[0].replace(",", ".").replace("\u202f", ""))
+
+    def as_number(text):
+        return float(text.split()[0].replace(",", ".").replace("\u202f", ""))
+
     assert as_number(gwp_us) > 3 * as_number(gwp_fr)  # the US grid emits far more than the French one
     page.screenshot(path=str(ARTIFACTS / "reveal-usa.png"), full_page=True)
     context.close()

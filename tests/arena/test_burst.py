@@ -23,11 +23,15 @@ def test_it_accepts_every_handshake_of_a_burst(live_arena, arena_llms):
     async def open_socket(visitor, battle, go: asyncio.Event):
         await go.wait()
         try:
-            async with connect(f"{ws_base}/ws/battles/{battle.id}/", origin=live_arena,
-                               additional_headers={"Cookie": f"arena_visitor={visitor.pk}"}, open_timeout=60) as ws:
+            async with connect(
+                f"{ws_base}/ws/battles/{battle.id}/",
+                origin=live_arena,
+                additional_headers={"Cookie": f"arena_visitor={visitor.pk}"},
+                open_timeout=60,
+            ) as ws:
                 await asyncio.wait_for(ws.recv(), 60)  # the first frame: the answers started
                 return True
-        except Exception as exc:  # noqa: BLE001  (any failure is a refused handshake here)
+        except Exception as exc:
             return repr(exc)
 
     async def burst():

@@ -12,8 +12,9 @@ from arena.visitors import COOKIE
 
 
 def test_it_stores_sixty_simultaneous_votes(live_arena, make_battle, catalogue):
-    from arena.models import Visitor
     from django.utils import timezone
+
+    from arena.models import Visitor
 
     voters = [Visitor.objects.create(terms_accepted_at=timezone.now()) for _ in range(60)]
     battles = [make_battle(visitor=v, model_a="heron", model_b="mesange") for v in voters]
@@ -22,14 +23,19 @@ def test_it_stores_sixty_simultaneous_votes(live_arena, make_battle, catalogue):
         http.cookies.set(COOKIE, str(visitor.pk))
         await http.get("/")  # the CSRF cookie
         await barrier.wait()
-        return await http.post(f"/api/battles/{battle.id}/vote", json={"choice": "a"},
-                               headers={"X-CSRFToken": http.cookies.get("csrftoken", ""), "Referer": live_arena + "/"})
+        return await http.post(
+            f"/api/battles/{battle.id}/vote",
+            json={"choice": "a"},
+            headers={"X-CSRFToken": http.cookies.get("csrftoken", ""), "Referer": live_arena + "/"},
+        )
 
     async def room():
         barrier = asyncio.Event()
         clients = [httpx.AsyncClient(base_url=live_arena, timeout=60) for _ in voters]
         try:
-            tasks = [asyncio.create_task(vote(c, v, b, barrier)) for c, v, b in zip(clients, voters, battles, strict=True)]
+            tasks = [
+                asyncio.create_task(vote(c, v, b, barrier)) for c, v, b in zip(clients, voters, battles, strict=True)
+            ]
             await asyncio.sleep(1.0)  # every client holds its cookie; then all at once
             barrier.set()
             return await asyncio.gather(*tasks)

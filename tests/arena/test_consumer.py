@@ -12,8 +12,8 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from config.asgi import application
 from arena.models import Message
+from config.asgi import application
 from devtools.launcher import start_worker
 from tests.conftest import MODELS_DIR, TEST_LOGS, ensure_chatty_model, make_battle, make_llm
 from tests.inference_workers.test_worker import metrics
@@ -22,8 +22,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def communicator(battle, visitor_id):
-    return WebsocketCommunicator(application, f"/ws/battles/{battle.id}/", headers=[
-        (b"cookie", f"arena_visitor={visitor_id}".encode()), (b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
+    return WebsocketCommunicator(
+        application,
+        f"/ws/battles/{battle.id}/",
+        headers=[
+            (b"cookie", f"arena_visitor={visitor_id}".encode()),
+            (b"origin", b"http://127.0.0.1"),
+            (b"host", b"127.0.0.1"),
+        ],
+    )
 
 
 async def frames_until_done(comm, sides=("a", "b"), timeout=90, finished=()):
@@ -237,9 +244,15 @@ async def test_it_survives_malformed_frames(arena_llms, settings):
     comm = communicator(battle, visitor)
     await comm.connect()
     await frames_until_done(comm)
-    bad = [{"bytes_data": b"\x00\x01"}, {"text_data": " "}, {"text_data": '{"type": "prompt", "text": 42}'},
-           {"text_data": '{"type": "prompt", "text": "\\ud800"}'}, {"text_data": '{"type": 1' + "9" * 5000 + "}"},
-           {"text_data": "[" * 5000 + "]" * 5000}, {"text_data": '{"type": "retry", "side": ["a"]}'}]
+    bad = [
+        {"bytes_data": b"\x00\x01"},
+        {"text_data": " "},
+        {"text_data": '{"type": "prompt", "text": 42}'},
+        {"text_data": '{"type": "prompt", "text": "\\ud800"}'},
+        {"text_data": '{"type": 1' + "9" * 5000 + "}"},
+        {"text_data": "[" * 5000 + "]" * 5000},
+        {"text_data": '{"type": "retry", "side": ["a"]}'},
+    ]
     for frame in bad:
         await comm.send_to(**frame)
         reply = await comm.receive_json_from(timeout=10)

@@ -11,15 +11,18 @@ from arena.templatetags.arena_format import num, significant, wh
 NBSP = "\u00a0"
 
 
-@pytest.mark.parametrize("value, digits, expected", [
-    (1.5, 2, (1.5, 1)),
-    (1.234, 2, (1.2, 1)),
-    (0.0012345, 2, (0.0012, 4)),
-    (1234.5, 2, (1234.0, 0)),
-    (987.6, 3, (988.0, 0)),
-    (0, 2, (0.0, 0)),
-    (float("inf"), 2, (0.0, 0)),
-])
+@pytest.mark.parametrize(
+    "value, digits, expected",
+    [
+        (1.5, 2, (1.5, 1)),
+        (1.234, 2, (1.2, 1)),
+        (0.0012345, 2, (0.0012, 4)),
+        (1234.5, 2, (1234.0, 0)),
+        (987.6, 3, (988.0, 0)),
+        (0, 2, (0.0, 0)),
+        (float("inf"), 2, (0.0, 0)),
+    ],
+)
 def test_it_rounds_to_significant_figures(value, digits, expected):
     assert significant(value, digits) == expected
 

@@ -13,22 +13,52 @@ from hypothesis import strategies as st
 
 from arena.models import Message, Vote
 
-from .conftest import post_json
-
 pytestmark = pytest.mark.django_db
 
-TEXT = st.text(st.characters(categories=["L", "N", "P", "Z", "S", "Cc"]) | st.characters(
-    min_codepoint=0xD800, max_codepoint=0xDFFF, categories=["Cs"]), max_size=40)
-SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT | st.just(10 ** 50)
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
-                    max_leaves=12)
-KEYS = ["accept_terms", "publish", "prompt", "mode", "models", "workshop", "choice", "tags", "comments", "worth",
-        "liked", "comment", "a", "b", "type", "text", "side"]
+TEXT = st.text(
+    st.characters(categories=["L", "N", "P", "Z", "S", "Cc"])
+    | st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, categories=["Cs"]),
+    max_size=40,
+)
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT | st.just(10**50)
+JSON = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4), max_leaves=12
+)
+KEYS = [
+    "accept_terms",
+    "publish",
+    "prompt",
+    "mode",
+    "models",
+    "workshop",
+    "choice",
+    "tags",
+    "comments",
+    "worth",
+    "liked",
+    "comment",
+    "a",
+    "b",
+    "type",
+    "text",
+    "side",
+]
 BODY = st.dictionaries(st.sampled_from(KEYS) | TEXT, JSON, max_size=6)
-RAW = st.sampled_from(['{"prompt": ' + "[" * 3000 + "]" * 3000 + "}", '{"choice": ' + "7" * 5000 + "}",
-                      '{"comment": "\\udc00"}', "\x00\xff", "[]", "null", '"a"', "{"])
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                       HealthCheck.too_slow])
+RAW = st.sampled_from(
+    [
+        '{"prompt": ' + "[" * 3000 + "]" * 3000 + "}",
+        '{"choice": ' + "7" * 5000 + "}",
+        '{"comment": "\\udc00"}',
+        "\x00\xff",
+        "[]",
+        "null",
+        '"a"',
+        "{",
+    ]
+)
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 def _dumps(body) -> str:
@@ -37,15 +67,20 @@ def _dumps(body) -> str:
 
 @pytest.fixture
 def battles(make_battle, clear_cache, settings):
-    settings.ARENA_PROMPTS_PER_MINUTE_VISITOR = settings.ARENA_PROMPTS_PER_MINUTE_IP = 10 ** 6
-    settings.ARENA_MAX_CONCURRENT_BATTLES = 10 ** 6
+    settings.ARENA_PROMPTS_PER_MINUTE_VISITOR = settings.ARENA_PROMPTS_PER_MINUTE_IP = 10**6
+    settings.ARENA_MAX_CONCURRENT_BATTLES = 10**6
     return {"open": make_battle(), "voted": make_battle(vote="a")}
 
 
 def _endpoints(battles) -> list[str]:
     message = Message.objects.filter(turn__battle=battles["voted"]).first()
-    return ["/api/consent", "/api/battles", f"/api/battles/{battles['open'].id}/vote",
-            f"/api/battles/{battles['voted'].id}/worth", f"/api/messages/{message.id}/reaction"]
+    return [
+        "/api/consent",
+        "/api/battles",
+        f"/api/battles/{battles['open'].id}/vote",
+        f"/api/battles/{battles['voted'].id}/worth",
+        f"/api/messages/{message.id}/reaction",
+    ]
 
 
 @FUZZ
@@ -53,8 +88,7 @@ def _endpoints(battles) -> list[str]:
 def test_it_never_answers_a_json_body_with_a_5xx(owner_client, battles, body, which):
     votes_before = list(Vote.objects.values_list("battle_id", "choice"))
     path = _endpoints(battles)[which]
-    response = owner_client.post(path, body if isinstance(body, str) else _dumps(body),
-                                 content_type="application/json")
+    response = owner_client.post(path, body if isinstance(body, str) else _dumps(body), content_type="application/json")
     assert response.status_code < 500, (path, body, response.content[:200])
     if response.status_code >= 400:
         assert response.json()["error"]["code"] and response.json()["error"]["message"]
@@ -63,10 +97,16 @@ def test_it_never_answers_a_json_body_with_a_5xx(owner_client, battles, body, wh
 
 
 @FUZZ
-@given(query=st.dictionaries(st.sampled_from(["mode", "language", "since", "until", "workshop", "min_votes",
-                                             "style", "both_bad", "zone"]) | TEXT, TEXT, max_size=4))
+@given(
+    query=st.dictionaries(
+        st.sampled_from(["mode", "language", "since", "until", "workshop", "min_votes", "style", "both_bad", "zone"])
+        | TEXT,
+        TEXT,
+        max_size=4,
+    )
+)
 def test_it_never_answers_a_query_string_with_a_5xx(client, battles, query, settings):
-    settings.LEADERBOARD_COMPUTES_PER_MINUTE_IP = 10 ** 6
+    settings.LEADERBOARD_COMPUTES_PER_MINUTE_IP = 10**6
     clean = {k: v.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for k, v in query.items()}
     clean = {k.encode("utf-8", "surrogatepass").decode("utf-8", "replace"): v for k, v in clean.items()}
     for path in ("/api/leaderboard", "/classement/", "/classement.csv"):
@@ -75,9 +115,15 @@ def test_it_never_answers_a_query_string_with_a_5xx(client, battles, query, sett
 
 @pytest.mark.django_db(transaction=True)
 @FUZZ
-@given(frames=st.lists(BODY.map(_dumps) | RAW | TEXT.filter(bool).map(lambda t: t.encode("utf-8", "surrogatepass")
-                                                                         .decode("utf-8", "replace")),
-                       min_size=1, max_size=5))
+@given(
+    frames=st.lists(
+        BODY.map(_dumps)
+        | RAW
+        | TEXT.filter(bool).map(lambda t: t.encode("utf-8", "surrogatepass").decode("utf-8", "replace")),
+        min_size=1,
+        max_size=5,
+    )
+)
 async def test_it_answers_every_websocket_frame_and_keeps_the_socket(make_battle, owner, frames):
     from tests.arena.test_consumer import communicator
 

@@ -6,13 +6,12 @@ import datetime as dt
 import re
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 from django.utils.html import escape
 
 import footprint
-from django.core.cache import cache
-
-from arena.models import LLM, Battle, Message
+from arena.models import LLM, Battle
 from arena.templatetags.arena_format import num, wh
 from arena.visitors import COOKIE
 

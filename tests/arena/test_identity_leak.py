@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from leaderboard.snapshots import compute_leaderboard
 from arena.models import LLM, Vote
+from leaderboard.snapshots import compute_leaderboard
 
 
 def _llm(*words: str) -> LLM:
     return LLM(slug="x", name="X", identity_words=list(words))
 
 
-@pytest.mark.parametrize("text", ["Je suis Albatros.", "je suis albatros", "ALBATROS here", "(albatros)",
-                                  "Albatros", "un modèle d'Arena demo"])
+@pytest.mark.parametrize(
+    "text",
+    ["Je suis Albatros.", "je suis albatros", "ALBATROS here", "(albatros)", "Albatros", "un modèle d'Arena demo"],
+)
 def test_it_finds_a_whole_word_in_any_case(text):
     assert _llm("Albatros", "Arena demo").leaked_in(text) in {"Albatros", "Arena demo"}
 
@@ -22,8 +24,10 @@ def test_it_returns_the_word_found():
     assert _llm("Albatros", "Albatross").leaked_in("An albatross flew by") == "Albatross"
 
 
-@pytest.mark.parametrize("text", ["Les albatroses volent.", "superalbatros", "albatros_v2", "Albatros2",
-                                  "Arena demos", "Un arena, une démo.", ""])
+@pytest.mark.parametrize(
+    "text",
+    ["Les albatroses volent.", "superalbatros", "albatros_v2", "Albatros2", "Arena demos", "Un arena, une démo.", ""],
+)
 def test_it_ignores_substrings(text):
     assert _llm("Albatros", "Arena demo").leaked_in(text) is None
 

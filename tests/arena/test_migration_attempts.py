@@ -13,9 +13,18 @@ AFTER = [("arena", "0004_attempts")]
 
 
 def record(energy_j, *, measured=False, method="cpu-time-model"):
-    return {"measured": measured, "method": method, "energy_j": energy_j, "gpu_j": energy_j if measured else None,
-            "cpu_j": None if measured else energy_j, "duration_s": 0.5, "devices": ["cpu"], "avg_concurrency": 1.0,
-            "prompt_tokens": 10, "completion_tokens": 16}
+    return {
+        "measured": measured,
+        "method": method,
+        "energy_j": energy_j,
+        "gpu_j": energy_j if measured else None,
+        "cpu_j": None if measured else energy_j,
+        "duration_s": 0.5,
+        "devices": ["cpu"],
+        "avg_concurrency": 1.0,
+        "prompt_tokens": 10,
+        "completion_tokens": 16,
+    }
 
 
 # status, current record, earlier records, the old attempts counter
@@ -43,21 +52,43 @@ def old_apps(transactional_db):
 
 
 def seed(apps) -> dict:
-    LLM, Visitor, Battle, Turn, Message = (apps.get_model("arena", n) for n in ("LLM", "Visitor", "Battle", "Turn", "Message"))
-    a = LLM.objects.create(slug="a", name="A", organization="o", license="x", license_kind="open", params_b=1,
-                           active_params_b=1, worker_env="W_A")
-    b = LLM.objects.create(slug="b", name="B", organization="o", license="x", license_kind="open", params_b=2,
-                           active_params_b=2, worker_env="W_B")
+    LLM, Visitor, Battle, Turn, Message = (
+        apps.get_model("arena", n) for n in ("LLM", "Visitor", "Battle", "Turn", "Message")
+    )
+    a = LLM.objects.create(
+        slug="a",
+        name="A",
+        organization="o",
+        license="x",
+        license_kind="open",
+        params_b=1,
+        active_params_b=1,
+        worker_env="W_A",
+    )
+    b = LLM.objects.create(
+        slug="b",
+        name="B",
+        organization="o",
+        license="x",
+        license_kind="open",
+        params_b=2,
+        active_params_b=2,
+        worker_env="W_B",
+    )
     visitor = Visitor.objects.create()
     expected = {}
     for i, (status, current, earlier, attempts) in enumerate(MESSAGES):
         battle = Battle.objects.create(visitor=visitor, mode="random", model_a=a, model_b=b)
         turn = Turn.objects.create(battle=battle, index=0, prompt=f"q{i}")
-        m = Message.objects.create(turn=turn, side="a", status=status, energy=current, earlier_energy=earlier,
-                                   attempts=attempts)
+        m = Message.objects.create(
+            turn=turn, side="a", status=status, energy=current, earlier_energy=earlier, attempts=attempts
+        )
         records = [*earlier, *([current] if current else [])]
-        expected[m.pk] = {"energy_j": sum(r["energy_j"] or 0.0 for r in records), "records": records,
-                          "tries": max(attempts, len(records))}
+        expected[m.pk] = {
+            "energy_j": sum(r["energy_j"] or 0.0 for r in records),
+            "records": records,
+            "tries": max(attempts, len(records)),
+        }
     return expected
 
 

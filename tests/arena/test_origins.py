@@ -19,13 +19,16 @@ def test_it_accepts_the_arena_own_origin():
     assert origin_allowed(scope("https://127.0.0.1:8000", scheme="wss"))
 
 
-@pytest.mark.parametrize("origin", [
-    "http://127.0.0.1:9999",  # another port: another site
-    "https://127.0.0.1:8000",  # another scheme
-    "http://evil.example",
-    "null",
-    None,
-])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://127.0.0.1:9999",  # another port: another site
+        "https://127.0.0.1:8000",  # another scheme
+        "http://evil.example",
+        "null",
+        None,
+    ],
+)
 def test_it_refuses_any_other_origin(origin):
     assert not origin_allowed(scope(origin))
 
@@ -49,8 +52,14 @@ async def test_it_closes_a_handshake_from_another_port(make_battle, owner):
     from config.asgi import application
 
     battle = await database_sync_to_async(make_battle)()
-    comm = WebsocketCommunicator(application, f"/ws/battles/{battle.id}/", headers=[
-        (b"cookie", f"arena_visitor={owner.pk}".encode()), (b"origin", b"http://127.0.0.1:9999"),
-        (b"host", b"127.0.0.1:8000")])
+    comm = WebsocketCommunicator(
+        application,
+        f"/ws/battles/{battle.id}/",
+        headers=[
+            (b"cookie", f"arena_visitor={owner.pk}".encode()),
+            (b"origin", b"http://127.0.0.1:9999"),
+            (b"host", b"127.0.0.1:8000"),
+        ],
+    )
     connected, _code = await comm.connect()
     assert not connected

@@ -43,10 +43,7 @@ def _draws(mode, n, *, votes=None, chosen=(), models=MODELS, seed=1):
 @st.composite
 def catalogues(draw):
     slugs = draw(st.lists(st.from_regex(r"[a-z]{1,6}", fullmatch=True), min_size=2, max_size=8, unique=True))
-    return [
-        Candidate(slug, draw(st.floats(min_value=0.0001, max_value=500)), draw(st.booleans()))
-        for slug in slugs
-    ]
+    return [Candidate(slug, draw(st.floats(min_value=0.0001, max_value=500)), draw(st.booleans())) for slug in slugs]
 
 
 @settings(max_examples=200, deadline=None)
@@ -233,8 +230,12 @@ def test_it_rejects_a_catalogue_listing_a_model_twice():
 def test_it_rejects_overlapping_thresholds():
     with pytest.raises(PairingError, match="must be below"):
         choose_pair(
-            MODELS, "random", pair_votes={}, rng=random.Random(0),
-            small_max_params_b=60, big_min_params_b=60,
+            MODELS,
+            "random",
+            pair_votes={},
+            rng=random.Random(0),
+            small_max_params_b=60,
+            big_min_params_b=60,
         )
 
 

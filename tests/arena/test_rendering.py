@@ -63,14 +63,17 @@ def test_it_renders_nothing_for_nothing():
 
 
 # -- untrusted content ------------------------------------------------------------------
-@pytest.mark.parametrize("source, escaped", [
-    ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
-    ("<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)&gt;"),
-    ('<iframe src="https://evil.example"></iframe>', '&lt;iframe src="https://evil.example"&gt;&lt;/iframe&gt;'),
-    ('<p style="color:red">rouge</p>', '&lt;p style="color:red"&gt;rouge&lt;/p&gt;'),
-    ("<b>gras</b>", "&lt;b&gt;gras&lt;/b&gt;"),
-    ('<div onclick="x">**b**</div>', '&lt;div onclick="x"&gt;<strong>b</strong>&lt;/div&gt;'),
-])
+@pytest.mark.parametrize(
+    "source, escaped",
+    [
+        ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+        ("<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)&gt;"),
+        ('<iframe src="https://evil.example"></iframe>', '&lt;iframe src="https://evil.example"&gt;&lt;/iframe&gt;'),
+        ('<p style="color:red">rouge</p>', '&lt;p style="color:red"&gt;rouge&lt;/p&gt;'),
+        ("<b>gras</b>", "&lt;b&gt;gras&lt;/b&gt;"),
+        ('<div onclick="x">**b**</div>', '&lt;div onclick="x"&gt;<strong>b</strong>&lt;/div&gt;'),
+    ],
+)
 def test_it_escapes_raw_html(source, escaped):
     html = render_answer(source)
     assert html == f"<p>{escaped}</p>\n"  # shown as text, never parsed as tags
@@ -80,15 +83,18 @@ def test_it_keeps_html_inside_code_as_text():
     assert render_answer("`<script>`") == "<p><code>&lt;script&gt;</code></p>\n"
 
 
-@pytest.mark.parametrize("source", [
-    "[x](javascript:alert(1))",
-    "[x](JAVASCRIPT:alert(1))",
-    "[x](&#106;avascript:alert(1))",
-    "<javascript:alert(1)>",
-    "[x][r]\n\n[r]: javascript:alert(1)",
-    "[x](vbscript:msgbox(1))",
-    "[x](data:text/html,<script>alert(1)</script>)",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "[x](javascript:alert(1))",
+        "[x](JAVASCRIPT:alert(1))",
+        "[x](&#106;avascript:alert(1))",
+        "<javascript:alert(1)>",
+        "[x][r]\n\n[r]: javascript:alert(1)",
+        "[x](vbscript:msgbox(1))",
+        "[x](data:text/html,<script>alert(1)</script>)",
+    ],
+)
 def test_it_drops_script_links(source):
     html = render_answer(source)
     assert "<a" not in html
@@ -100,14 +106,17 @@ def test_it_drops_images():
     assert "<img" not in render_answer("![pixel](https://tracker.example/p.png)")
 
 
-@pytest.mark.parametrize("renderer_output, kept, removed", [
-    ('<script>alert(1)</script><p>ok</p>', "<p>ok</p>", "script"),
-    ('<img src="x" onerror="alert(1)"><p>ok</p>', "<p>ok</p>", "onerror"),
-    ('<a href="javascript:alert(1)">x</a>', "<a", "javascript"),
-    ('<iframe src="https://evil.example"></iframe><p>ok</p>', "<p>ok</p>", "iframe"),
-    ('<p style="position:fixed" onclick="x" class="c">ok</p>', "<p>ok</p>", "style"),
-    ('<a href="https://e.org" target="_blank" onmouseover="x">x</a>', REL, "onmouseover"),
-])
+@pytest.mark.parametrize(
+    "renderer_output, kept, removed",
+    [
+        ("<script>alert(1)</script><p>ok</p>", "<p>ok</p>", "script"),
+        ('<img src="x" onerror="alert(1)"><p>ok</p>', "<p>ok</p>", "onerror"),
+        ('<a href="javascript:alert(1)">x</a>', "<a", "javascript"),
+        ('<iframe src="https://evil.example"></iframe><p>ok</p>', "<p>ok</p>", "iframe"),
+        ('<p style="position:fixed" onclick="x" class="c">ok</p>', "<p>ok</p>", "style"),
+        ('<a href="https://e.org" target="_blank" onmouseover="x">x</a>', REL, "onmouseover"),
+    ],
+)
 def test_it_sanitizes_whatever_the_renderer_returns(monkeypatch, renderer_output, kept, removed):
     """The allow-list sanitizer stands even if the renderer let raw HTML through."""
 

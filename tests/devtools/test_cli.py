@@ -25,8 +25,11 @@ pytestmark = pytest.mark.skipif(
 def tiny_model_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "devtools", "tiny-model", *args],
-        cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **env},
-        capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -67,7 +67,11 @@ def _build(out_dir: Path, *args: str) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
         [ENGINE_PYTHON, "-c", BUILD, str(out_dir), *args],
-        cwd=REPO, env=_engine_env(), check=True, capture_output=True, timeout=180,
+        cwd=REPO,
+        env=_engine_env(),
+        check=True,
+        capture_output=True,
+        timeout=180,
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -150,7 +154,12 @@ def test_it_answers_in_words_and_stops_on_end(default_model):
     prompts = ["How do I make bread?", "Comment économiser l'énergie ?", "Tell me about the moon.", "Bonjour !"]
     result = subprocess.run(
         [ENGINE_PYTHON, "-c", GENERATE, str(out_dir), json.dumps(prompts)],
-        cwd=REPO, env=_engine_env(), check=True, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=_engine_env(),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     output = json.loads(result.stdout.strip().splitlines()[-1])
     assert output["rendered"] == "<|system|>\nS<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\n"

@@ -28,7 +28,7 @@ def test_it_labels_in_french_by_default_and_in_english_on_request():
     french = pick_equivalents("energy_wh", 1.0)
     english = pick_equivalents("energy_wh", 1.0, "en")
     assert [i["key"] for i in french] == [i["key"] for i in english]
-    assert french and all(f["label"] != e["label"] for f, e in zip(french, english))
+    assert french and all(f["label"] != e["label"] for f, e in zip(french, english, strict=True))
     assert any("ampoule" in item["label"] for item in french)
     assert any("bulb" in item["label"] for item in english)
 
@@ -66,7 +66,13 @@ def test_it_rejects_an_unknown_figure_or_language():
 
 
 def test_it_finds_equivalents_for_a_typical_request():
-    record = {"measured": True, "method": "nvml", "energy_j": 41.7, "duration_s": 3.2,
-              "devices": ["NVIDIA H100 80GB HBM3"], "avg_concurrency": 7.4}
+    record = {
+        "measured": True,
+        "method": "nvml",
+        "energy_j": 41.7,
+        "duration_s": 3.2,
+        "devices": ["NVIDIA H100 80GB HBM3"],
+        "avg_concurrency": 7.4,
+    }
     found = equivalents_for(compute_impacts(record), "en")
     assert all(found[figure] for figure in FIGURES)

@@ -48,8 +48,13 @@ def test_it_matches_ecologits_called_directly(zone, total, active):
     as_ecologits = lambda v: RangeValue(min=v[0], max=v[1]) if isinstance(v, tuple) else v  # noqa: E731
     central = _direct(zone, as_ecologits(total), as_ecologits(active), 388, 12.5, pue.value, wue.value)
     bounds = _direct(
-        zone, as_ecologits(total), as_ecologits(active), 388, 12.5,
-        RangeValue(min=pue.min, max=pue.max), RangeValue(min=wue.min, max=wue.max),
+        zone,
+        as_ecologits(total),
+        as_ecologits(active),
+        388,
+        12.5,
+        RangeValue(min=pue.min, max=pue.max),
+        RangeValue(min=wue.min, max=wue.max),
     )
     estimate = estimate_with_ecologits(total, active, 212, 388, 12.5, zone)
 

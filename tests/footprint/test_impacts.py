@@ -43,8 +43,11 @@ def test_it_computes_usage_gwp_for_each_zone(zone, datacenter, mixes):
     pue_min, pue, pue_max = _range(datacenter["pue"])
     gwp_kg_per_kwh = mixes[zone]["gwp"]
     # 1 Wh = 0.001 kWh; kg -> g is x1000, so the gram figure is Wh x PUE x kg/kWh.
-    expected = (0.001 * pue_min * gwp_kg_per_kwh * 1000, 0.001 * pue * gwp_kg_per_kwh * 1000,
-                0.001 * pue_max * gwp_kg_per_kwh * 1000)
+    expected = (
+        0.001 * pue_min * gwp_kg_per_kwh * 1000,
+        0.001 * pue * gwp_kg_per_kwh * 1000,
+        0.001 * pue_max * gwp_kg_per_kwh * 1000,
+    )
     impacts = compute_impacts(RECORD, default_profile().in_zone(zone))
     assert (impacts.gwp_usage_g.min, impacts.gwp_usage_g.value, impacts.gwp_usage_g.max) == _triple_of(*expected)
 
@@ -132,7 +135,7 @@ def test_it_recomputes_in_another_zone_without_touching_the_record(mixes):
     before = dict(RECORD)
     france = compute_impacts(RECORD)
     sweden = compute_impacts(RECORD, default_profile().in_zone("SWE"))
-    assert RECORD == before
+    assert before == RECORD
     assert sweden.zone == "SWE" and france.zone == "FRA"
     ratio = sweden.gwp_usage_g.value / france.gwp_usage_g.value
     assert ratio == pytest.approx(mixes["SWE"]["gwp"] / mixes["FRA"]["gwp"])

@@ -20,5 +20,5 @@ def test_it_lists_formulas_constants_and_limits(lang):
 def test_it_writes_the_limits_in_the_requested_language():
     french = methodology("fr")["limits"]
     english = methodology("en")["limits"]
-    assert [l["key"] for l in french] == [l["key"] for l in english]
+    assert [row["key"] for row in french] == [row["key"] for row in english]
     assert french[0]["text"] != english[0]["text"]

@@ -8,23 +8,35 @@ from hypothesis import strategies as st
 from footprint import compute_impacts, data, default_profile
 
 FIGURES = [
-    "wall_energy_wh", "gwp_usage_g", "gwp_embodied_g", "gwp_g", "water_ml",
-    "adpe_usage_kgsbeq", "adpe_embodied_kgsbeq", "adpe_kgsbeq", "pe_usage_mj", "pe_embodied_mj", "pe_mj",
+    "wall_energy_wh",
+    "gwp_usage_g",
+    "gwp_embodied_g",
+    "gwp_g",
+    "water_ml",
+    "adpe_usage_kgsbeq",
+    "adpe_embodied_kgsbeq",
+    "adpe_kgsbeq",
+    "pe_usage_mj",
+    "pe_embodied_mj",
+    "pe_mj",
 ]
 USAGE = ["wall_energy_wh", "gwp_usage_g", "water_ml", "adpe_usage_kgsbeq", "pe_usage_mj"]
 
 zones = st.sampled_from(data.known_zones())
 energies = st.floats(min_value=0, max_value=1e7, allow_nan=False)
-devices = st.lists(st.sampled_from(["NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-80GB", "NVIDIA B200", "cpu"]),
-                   max_size=8)
-records = st.fixed_dictionaries({
-    "measured": st.booleans(),
-    "method": st.sampled_from(["nvml", "rapl", "cpu-model"]),
-    "energy_j": energies,
-    "duration_s": st.floats(min_value=0, max_value=3600, allow_nan=False),
-    "devices": devices,
-    "avg_concurrency": st.one_of(st.none(), st.floats(min_value=0, max_value=512, allow_nan=False)),
-})
+devices = st.lists(
+    st.sampled_from(["NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-80GB", "NVIDIA B200", "cpu"]), max_size=8
+)
+records = st.fixed_dictionaries(
+    {
+        "measured": st.booleans(),
+        "method": st.sampled_from(["nvml", "rapl", "cpu-model"]),
+        "energy_j": energies,
+        "duration_s": st.floats(min_value=0, max_value=3600, allow_nan=False),
+        "devices": devices,
+        "avg_concurrency": st.one_of(st.none(), st.floats(min_value=0, max_value=512, allow_nan=False)),
+    }
+)
 
 
 def _constant(key, low, mid, high, unit):

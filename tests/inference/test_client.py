@@ -20,8 +20,9 @@ HELLO = [{"role": "user", "content": "Bonjour, parle-moi du soleil."}]
 async def test_it_streams_deltas_then_a_typed_energy_record(arena_workers):
     client = ModelClient(timeout_s=60)
     try:
-        answer = client.answer(Backend(arena_workers["tiny-a"], "tiny-a"), HELLO, max_tokens=12,
-                               request_id=uuid.uuid4().hex)
+        answer = client.answer(
+            Backend(arena_workers["tiny-a"], "tiny-a"), HELLO, max_tokens=12, request_id=uuid.uuid4().hex
+        )
         text = [delta async for delta in answer]
     finally:
         await client.aclose()
@@ -36,8 +37,9 @@ async def test_it_streams_deltas_then_a_typed_energy_record(arena_workers):
 async def test_it_round_trips_the_record_through_the_database_into_footprint(arena_workers):
     client = ModelClient(timeout_s=60)
     try:
-        answer = client.answer(Backend(arena_workers["tiny-b"], "tiny-b"), HELLO, max_tokens=8,
-                               request_id=uuid.uuid4().hex)
+        answer = client.answer(
+            Backend(arena_workers["tiny-b"], "tiny-b"), HELLO, max_tokens=8, request_id=uuid.uuid4().hex
+        )
         _ = [d async for d in answer]
     finally:
         await client.aclose()
@@ -69,8 +71,9 @@ async def test_it_finds_the_energy_of_an_answer_it_cut(arena_workers):
 async def test_it_names_an_unreachable_worker():
     client = ModelClient(timeout_s=5)
     try:
-        answer = client.answer(Backend(f"http://127.0.0.1:{free_port()}", "nobody"), HELLO, max_tokens=4,
-                               request_id=uuid.uuid4().hex)
+        answer = client.answer(
+            Backend(f"http://127.0.0.1:{free_port()}", "nobody"), HELLO, max_tokens=4, request_id=uuid.uuid4().hex
+        )
         with pytest.raises(AnswerFailed) as failed:
             _ = [d async for d in answer]
     finally:

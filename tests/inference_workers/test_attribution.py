@@ -57,8 +57,13 @@ def run_schedule(requests, period_s=0.05, end_s=None):
 
 def request(start, first, end, n_tokens, prompt=50):
     step = (end - first) / (n_tokens + 1)
-    return {"start": start, "first": first, "end": end, "prompt": prompt,
-            "tokens": [first + step * (i + 1) for i in range(n_tokens)]}
+    return {
+        "start": start,
+        "first": first,
+        "end": end,
+        "prompt": prompt,
+        "tokens": [first + step * (i + 1) for i in range(n_tokens)],
+    }
 
 
 schedules = st.lists(

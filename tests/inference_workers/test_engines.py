@@ -32,8 +32,14 @@ def option(cmd: list[str], name: str) -> str:
 
 # -- vLLM --------------------------------------------------------------------------------
 def test_vllm_command_line():
-    spec = EngineSpec("vllm", "Qwen/Qwen3-8B", port=8201, gpus=[2, 3], served_model_name="qwen3-8b",
-                      extra_args=["--max-model-len", "8192"])
+    spec = EngineSpec(
+        "vllm",
+        "Qwen/Qwen3-8B",
+        port=8201,
+        gpus=[2, 3],
+        served_model_name="qwen3-8b",
+        extra_args=["--max-model-len", "8192"],
+    )
     cmd = build_command(spec, executable="vllm")
     assert cmd[:3] == ["vllm", "serve", "Qwen/Qwen3-8B"]  # the model is positional
     assert option(cmd, "--host") == "127.0.0.1"  # the worker is the engine's only client
@@ -75,8 +81,9 @@ def test_transformers_command_line_on_cpu_and_cuda():
     assert option(cpu, "--device") == "cpu"
     cuda = build_command(EngineSpec("transformers", "m", port=8302, gpus=[0]), executable="transformers")
     assert option(cuda, "--device") == "cuda"
-    chosen = build_command(EngineSpec("transformers", "m", port=8303, gpus=[0, 1], device="cuda:1"),
-                           executable="transformers")
+    chosen = build_command(
+        EngineSpec("transformers", "m", port=8303, gpus=[0, 1], device="cuda:1"), executable="transformers"
+    )
     assert option(chosen, "--device") == "cuda:1"
 
 
@@ -126,8 +133,9 @@ def test_the_cpu_engine_pins_transformers_inside_the_range_vllm_accepts():
 @pytest.mark.slow
 def test_stopping_an_engine_leaves_no_process_of_its_group(tiny_model):
     TEST_LOGS.mkdir(parents=True, exist_ok=True)
-    engine = EngineProcess(EngineSpec("transformers", str(tiny_model), port=free_port()),
-                           log_path=TEST_LOGS / "engine-stop.log")
+    engine = EngineProcess(
+        EngineSpec("transformers", str(tiny_model), port=free_port()), log_path=TEST_LOGS / "engine-stop.log"
+    )
     engine.start()
     pgid = engine.pid
     try:

@@ -19,26 +19,59 @@ from tests.conftest import TEST_LOGS
 pytestmark = pytest.mark.slow
 
 OK = {"model": "tiny", "messages": [{"role": "user", "content": "Bonjour"}], "max_tokens": 1}
-TEXT = st.text(st.characters(categories=["L", "N", "P", "Z", "S", "Cc"]) | st.characters(
-    min_codepoint=0xD800, max_codepoint=0xDFFF, categories=["Cs"]), max_size=30)
-SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT | st.just(10 ** 40)
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
-                    max_leaves=10)
-FIELDS = ["model", "messages", "stream", "max_tokens", "max_completion_tokens", "n", "temperature", "top_p", "seed",
-          "stop", "logit_bias", "stream_options", "user", "tools", "response_format"]
+TEXT = st.text(
+    st.characters(categories=["L", "N", "P", "Z", "S", "Cc"])
+    | st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, categories=["Cs"]),
+    max_size=30,
+)
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT | st.just(10**40)
+JSON = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3), max_leaves=10
+)
+FIELDS = [
+    "model",
+    "messages",
+    "stream",
+    "max_tokens",
+    "max_completion_tokens",
+    "n",
+    "temperature",
+    "top_p",
+    "seed",
+    "stop",
+    "logit_bias",
+    "stream_options",
+    "user",
+    "tools",
+    "response_format",
+]
 # A valid request with one field replaced by anything, or extra fields added.
-MUTATED = st.builds(lambda key, value, extra: {**OK, key: value, **extra}, st.sampled_from(FIELDS), JSON,
-                    st.dictionaries(TEXT, JSON, max_size=2))
-MESSAGES = st.builds(lambda content, role: {**OK, "messages": [{"role": role, "content": content}]},
-                     JSON, st.sampled_from(["user", "system", "assistant", "robot"]))
-RAW = st.sampled_from([
-    '{"model": "tiny", "max_tokens": ' + "9" * 5000 + "}",
-    '{"model": "tiny", "messages": ' + "[" * 5000 + "]" * 5000 + "}",
-    '{"model": "tiny", "messages": [{"role": "user", "content": "\\ud800"}], "max_tokens": 1}',
-    "\x00\x01\xff", "", "[]", "null", "{",
-])
-FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                       HealthCheck.too_slow])
+MUTATED = st.builds(
+    lambda key, value, extra: {**OK, key: value, **extra},
+    st.sampled_from(FIELDS),
+    JSON,
+    st.dictionaries(TEXT, JSON, max_size=2),
+)
+MESSAGES = st.builds(
+    lambda content, role: {**OK, "messages": [{"role": role, "content": content}]},
+    JSON,
+    st.sampled_from(["user", "system", "assistant", "robot"]),
+)
+RAW = st.sampled_from(
+    [
+        '{"model": "tiny", "max_tokens": ' + "9" * 5000 + "}",
+        '{"model": "tiny", "messages": ' + "[" * 5000 + "]" * 5000 + "}",
+        '{"model": "tiny", "messages": [{"role": "user", "content": "\\ud800"}], "max_tokens": 1}',
+        "\x00\x01\xff",
+        "",
+        "[]",
+        "null",
+        "{",
+    ]
+)
+FUZZ = settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +84,12 @@ def worker(tiny_model):
 
 def _post(worker, body) -> httpx.Response:
     content = body if isinstance(body, str) else json.dumps(body)  # lone surrogates travel as \ud800
-    return httpx.post(worker.url + "/v1/chat/completions", content=content.encode("utf-8", "surrogatepass"),
-                      headers={"Content-Type": "application/json"}, timeout=60)
+    return httpx.post(
+        worker.url + "/v1/chat/completions",
+        content=content.encode("utf-8", "surrogatepass"),
+        headers={"Content-Type": "application/json"},
+        timeout=60,
+    )
 
 
 def _check(response: httpx.Response) -> None:
@@ -68,15 +105,24 @@ def test_it_never_answers_a_hostile_body_with_a_5xx(worker, body):
     _check(_post(worker, body))
 
 
-@pytest.mark.parametrize("body,status,code", [
-    ({**OK, "tools": [{"type": "function"}]}, 400, "invalid_parameter"),  # unknown: refused, not passed on
-    ({**OK, "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
-     400, "invalid_parameter"),
-    ({**OK, "messages": [{"role": "user", "content": [{"type": "text", "text": "x" * 1500}] * 2}]}, 413,
-     "prompt_too_long"),  # every part counts toward the limit
-    ({**OK, "messages": [{"role": "user", "content": "x", "name": "y" * 2500}]}, 400, "invalid_parameter"),
-    ({**OK, "temperature": 9}, 400, "invalid_parameter"),
-])
+@pytest.mark.parametrize(
+    "body,status,code",
+    [
+        ({**OK, "tools": [{"type": "function"}]}, 400, "invalid_parameter"),  # unknown: refused, not passed on
+        (
+            {**OK, "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+            400,
+            "invalid_parameter",
+        ),
+        (
+            {**OK, "messages": [{"role": "user", "content": [{"type": "text", "text": "x" * 1500}] * 2}]},
+            413,
+            "prompt_too_long",
+        ),  # every part counts toward the limit
+        ({**OK, "messages": [{"role": "user", "content": "x", "name": "y" * 2500}]}, 400, "invalid_parameter"),
+        ({**OK, "temperature": 9}, 400, "invalid_parameter"),
+    ],
+)
 def test_it_refuses_what_an_engine_should_not_get(worker, body, status, code):
     response = _post(worker, body)
     assert response.status_code == status and response.json()["error"]["code"] == code, response.text
@@ -95,6 +141,14 @@ def test_it_answers_odd_request_ids_with_a_4xx(worker, rid):
 
 
 def test_it_still_answers_after_all_that(worker):
-    response = _post(worker, {**OK, "max_tokens": 4, "temperature": 0.5, "seed": 3,
-                              "messages": [{"role": "user", "content": [{"type": "text", "text": "Bonjour"}]}]})
+    response = _post(
+        worker,
+        {
+            **OK,
+            "max_tokens": 4,
+            "temperature": 0.5,
+            "seed": 3,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "Bonjour"}]}],
+        },
+    )
     assert response.status_code == 200 and response.json()["choices"][0]["message"]["role"] == "assistant"

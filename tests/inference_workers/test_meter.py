@@ -9,8 +9,19 @@ from inference_workers.power import NullSource, PowerSource, default_sampling_pe
 from inference_workers.protocol import EnergyRecord
 
 # The energy record on the wire (DESIGN.md): the arena reads exactly these keys.
-WIRE_KEYS = ["measured", "method", "energy_j", "gpu_j", "cpu_j", "duration_s", "devices", "avg_concurrency",
-             "prompt_tokens", "completion_tokens", "sampling_period_s"]
+WIRE_KEYS = [
+    "measured",
+    "method",
+    "energy_j",
+    "gpu_j",
+    "cpu_j",
+    "duration_s",
+    "devices",
+    "avg_concurrency",
+    "prompt_tokens",
+    "completion_tokens",
+    "sampling_period_s",
+]
 
 
 class SteppedGpu(PowerSource):
@@ -41,7 +52,9 @@ def test_it_records_a_measured_request_as_an_energy_record():
     record = metered_request(Meter(SteppedGpu(), period_s=0.1))
     assert isinstance(record, EnergyRecord) and record.has_figures
     assert record.measured is True and record.method == "nvml-energy-counter"
-    assert record.energy_j == pytest.approx(4.0)  # read at begin, first token, finish and record.gpu_j == record.energy_j and record.cpu_j is None
+    assert record.energy_j == pytest.approx(
+        4.0
+    )  # read at begin, first token, finish and record.gpu_j == record.energy_j and record.cpu_j is None
     assert record.devices == ["GPU 0: Fake"] and record.sampling_period_s == 0.1
     assert (record.prompt_tokens, record.completion_tokens) == (10, 4)
 
@@ -57,8 +70,9 @@ def test_it_records_no_figures_with_the_meter_off():
     assert not record.has_figures and record.method == "off" and record.measured is False
     wire = record.model_dump(mode="json")
     assert list(wire) == WIRE_KEYS
-    assert all(wire[k] is None for k in ("energy_j", "gpu_j", "cpu_j", "duration_s", "avg_concurrency",
-                                         "sampling_period_s"))
+    assert all(
+        wire[k] is None for k in ("energy_j", "gpu_j", "cpu_j", "duration_s", "avg_concurrency", "sampling_period_s")
+    )
     assert wire["devices"] == [] and wire["completion_tokens"] == 4
     assert EnergyRecord.model_validate(wire) == record
 

@@ -31,8 +31,13 @@ class NVMLError(Exception):
 
 
 class FakeGpu:
-    def __init__(self, name: bytes | str = b"NVIDIA H100 80GB HBM3", energy_mj: int | None = 0, power_mw: int = 0,
-                 mig: int | None = None):
+    def __init__(
+        self,
+        name: bytes | str = b"NVIDIA H100 80GB HBM3",
+        energy_mj: int | None = 0,
+        power_mw: int = 0,
+        mig: int | None = None,
+    ):
         self.name = name
         self.energy_mj = energy_mj  # None: no energy counter (pre-Volta)
         self.power_mw = power_mw
@@ -235,8 +240,10 @@ def test_cpu_model_counts_the_children_of_the_engine_process():
     source, own0 = CpuTimeSource(pid=os.getpid(), watts_per_core=10.0), time.process_time()
     source.TREE_REFRESH_S = 0.0  # walk /proc at every read: this child is born after the first walk
     # A child that burns 0.6 s of CPU, then waits (alive) for its stdin to close.
-    code = ("import sys, time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass\n"
-            "print('done', flush=True)\nsys.stdin.read()\n")
+    code = (
+        "import sys, time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass\n"
+        "print('done', flush=True)\nsys.stdin.read()\n"
+    )
     child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "done"

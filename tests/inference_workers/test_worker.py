@@ -30,8 +30,12 @@ def engine_port():
 
 @pytest.fixture(scope="module")
 def worker(tiny_model, engine_port):
-    handle = start_worker(tiny_model, name="tiny", log_dir=TEST_LOGS,
-                          extra=["--max-prompt-chars", "2000", "--engine-port", str(engine_port)])
+    handle = start_worker(
+        tiny_model,
+        name="tiny",
+        log_dir=TEST_LOGS,
+        extra=["--max-prompt-chars", "2000", "--engine-port", str(engine_port)],
+    )
     handle.wait_ready()
     yield handle
     handle.stop()
@@ -40,8 +44,12 @@ def worker(tiny_model, engine_port):
 @pytest.fixture(scope="module")
 def unmetered_worker(worker, tiny_model, engine_port):
     """A `--meter off` worker attached to `worker`'s engine (no second engine to start)."""
-    handle = start_worker(tiny_model, name="tiny", log_dir=TEST_LOGS,
-                          extra=["--upstream", f"http://127.0.0.1:{engine_port}", "--meter", "off"])
+    handle = start_worker(
+        tiny_model,
+        name="tiny",
+        log_dir=TEST_LOGS,
+        extra=["--upstream", f"http://127.0.0.1:{engine_port}", "--meter", "off"],
+    )
     handle.wait_ready()
     yield handle
     handle.stop()
@@ -50,9 +58,13 @@ def unmetered_worker(worker, tiny_model, engine_port):
 def final_chunk(url: str, request_id: str) -> dict:
     """The last data chunk of a streamed answer: the one with usage and energy."""
     chunks = []
-    with httpx.stream("POST", url + "/v1/chat/completions", headers={"X-Request-ID": request_id}, timeout=60, json={
-            "model": "tiny", "stream": True, "max_tokens": 6,
-            "messages": [{"role": "user", "content": "Bonjour"}]}) as resp:
+    with httpx.stream(
+        "POST",
+        url + "/v1/chat/completions",
+        headers={"X-Request-ID": request_id},
+        timeout=60,
+        json={"model": "tiny", "stream": True, "max_tokens": 6, "messages": [{"role": "user", "content": "Bonjour"}]},
+    ) as resp:
         for line in resp.iter_lines():
             if line.startswith("data: {"):
                 chunks.append(json.loads(line[6:]))
@@ -63,7 +75,7 @@ def metrics(url: str) -> dict[str, float]:
     text = httpx.get(url + "/metrics").text
     values = {}
     for line in text.splitlines():
-        match = re.match(r'^(arena_worker_\w+)(\{[^}]*\})? ([0-9.e+-]+)$', line)
+        match = re.match(r"^(arena_worker_\w+)(\{[^}]*\})? ([0-9.e+-]+)$", line)
         if match:
             values[match.group(1) + (match.group(2) or "")] = float(match.group(3))
     return values
@@ -72,8 +84,10 @@ def metrics(url: str) -> dict[str, float]:
 def test_it_streams_through_the_official_openai_client(worker):
     client = openai.OpenAI(base_url=worker.url + "/v1", api_key="unused")
     stream = client.chat.completions.create(
-        model="tiny", messages=[{"role": "user", "content": "Comment économiser l'énergie ?"}],
-        stream=True, max_tokens=20,
+        model="tiny",
+        messages=[{"role": "user", "content": "Comment économiser l'énergie ?"}],
+        stream=True,
+        max_tokens=20,
     )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -89,25 +103,41 @@ def test_it_streams_through_the_official_openai_client(worker):
 
 
 def test_it_answers_a_non_streaming_request_with_energy(worker):
-    body = httpx.post(worker.url + "/v1/chat/completions", json={
-        "model": "tiny", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8}, timeout=60).json()
+    body = httpx.post(
+        worker.url + "/v1/chat/completions",
+        json={"model": "tiny", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8},
+        timeout=60,
+    ).json()
     assert body["object"] == "chat.completion"
     assert body["choices"][0]["message"]["role"] == "assistant"
     assert body["usage"]["completion_tokens"] <= 8
     assert body["energy"]["energy_j"] > 0
 
 
-@pytest.mark.parametrize("payload,status,code", [
-    (b"{not json", 400, "invalid_json"),
-    (b'["a list"]', 400, "invalid_json"),
-    (b'{"model": "tiny"}', 400, "invalid_parameter"),
-    (b'{"model": "tiny", "messages": []}', 400, "invalid_parameter"),
-    (b'{"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]}', 404, "model_not_found"),
-    (b'{"model": "tiny", "max_tokens": 100000, "messages": [{"role": "user", "content": "hi"}]}', 400, "max_tokens_too_large"),
-    (json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "x" * 2001}]}).encode(), 413, "prompt_too_long"),
-])
+@pytest.mark.parametrize(
+    "payload,status,code",
+    [
+        (b"{not json", 400, "invalid_json"),
+        (b'["a list"]', 400, "invalid_json"),
+        (b'{"model": "tiny"}', 400, "invalid_parameter"),
+        (b'{"model": "tiny", "messages": []}', 400, "invalid_parameter"),
+        (b'{"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]}', 404, "model_not_found"),
+        (
+            b'{"model": "tiny", "max_tokens": 100000, "messages": [{"role": "user", "content": "hi"}]}',
+            400,
+            "max_tokens_too_large",
+        ),
+        (
+            json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "x" * 2001}]}).encode(),
+            413,
+            "prompt_too_long",
+        ),
+    ],
+)
 def test_it_rejects_bad_input_the_openai_way(worker, payload, status, code):
-    resp = httpx.post(worker.url + "/v1/chat/completions", content=payload, headers={"content-type": "application/json"})
+    resp = httpx.post(
+        worker.url + "/v1/chat/completions", content=payload, headers={"content-type": "application/json"}
+    )
     assert resp.status_code == status
     error = resp.json()["error"]
     assert error["code"] == code and error["message"]
@@ -117,24 +147,40 @@ def test_it_lists_its_model_and_reports_health_and_metrics(worker):
     assert [m["id"] for m in httpx.get(worker.url + "/v1/models").json()["data"]] == ["tiny"]
     health = httpx.get(worker.url + "/health").json()
     assert health["status"] == "ok" and health["engine"]["up"] is True
-    assert health["meter"] == {"method": "cpu-time-model", "measured": False,
-                               "devices": health["meter"]["devices"], "sampling_period_s": default_sampling_period_s()}
+    assert health["meter"] == {
+        "method": "cpu-time-model",
+        "measured": False,
+        "devices": health["meter"]["devices"],
+        "sampling_period_s": default_sampling_period_s(),
+    }
     values = metrics(worker.url)
-    for name in ("arena_worker_energy_charged_joules", "arena_worker_energy_idle_joules",
-                 "arena_worker_power_watts", "arena_worker_prompt_tokens_total"):
+    for name in (
+        "arena_worker_energy_charged_joules",
+        "arena_worker_energy_idle_joules",
+        "arena_worker_power_watts",
+        "arena_worker_prompt_tokens_total",
+    ):
         assert name in values
 
 
 def test_it_keeps_the_energy_of_finished_requests_by_request_id(worker):
-    resp = httpx.post(worker.url + "/v1/chat/completions", headers={"X-Request-ID": "battle-42-a"}, json={
-        "model": "tiny", "messages": [{"role": "user", "content": "Bonjour"}], "max_tokens": 6}, timeout=60)
+    resp = httpx.post(
+        worker.url + "/v1/chat/completions",
+        headers={"X-Request-ID": "battle-42-a"},
+        json={"model": "tiny", "messages": [{"role": "user", "content": "Bonjour"}], "max_tokens": 6},
+        timeout=60,
+    )
     assert resp.headers["x-request-id"] == "battle-42-a"
     kept = httpx.get(worker.url + "/v1/requests/battle-42-a").json()
     assert kept["outcome"] == "ok" and kept["energy"] == resp.json()["energy"]
     missing = httpx.get(worker.url + "/v1/requests/never-seen")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "request_not_found"
-    odd = httpx.post(worker.url + "/v1/chat/completions", headers={"X-Request-ID": "../etc/passwd"}, json={
-        "model": "tiny", "messages": [{"role": "user", "content": "Bonjour"}], "max_tokens": 2}, timeout=60)
+    odd = httpx.post(
+        worker.url + "/v1/chat/completions",
+        headers={"X-Request-ID": "../etc/passwd"},
+        json={"model": "tiny", "messages": [{"role": "user", "content": "Bonjour"}], "max_tokens": 2},
+        timeout=60,
+    )
     assert odd.headers["x-request-id"] != "../etc/passwd"  # not a sane token: a fresh id
 
 
@@ -164,9 +210,16 @@ async def test_it_completes_32_concurrent_streams_and_conserves_energy(worker):
 
     async def one(client, i):
         records = []
-        async with client.stream("POST", worker.url + "/v1/chat/completions", json={
-            "model": "tiny", "stream": True, "max_tokens": 12,
-            "messages": [{"role": "user", "content": f"Question {i}: parle-moi du soleil."}]}) as resp:
+        async with client.stream(
+            "POST",
+            worker.url + "/v1/chat/completions",
+            json={
+                "model": "tiny",
+                "stream": True,
+                "max_tokens": 12,
+                "messages": [{"role": "user", "content": f"Question {i}: parle-moi du soleil."}],
+            },
+        ) as resp:
             assert resp.status_code == 200
             async for line in resp.aiter_lines():
                 if line.startswith("data: {"):
@@ -183,7 +236,9 @@ async def test_it_completes_32_concurrent_streams_and_conserves_energy(worker):
     charged_j = after["arena_worker_energy_charged_joules"] - before["arena_worker_energy_charged_joules"]
     assert sum(e["energy_j"] for e in energies) == pytest.approx(charged_j, rel=1e-3)
     total_j = after["arena_worker_energy_read_joules"]
-    assert after["arena_worker_energy_charged_joules"] + after["arena_worker_energy_idle_joules"] == pytest.approx(total_j, rel=1e-3)
+    assert after["arena_worker_energy_charged_joules"] + after["arena_worker_energy_idle_joules"] == pytest.approx(
+        total_j, rel=1e-3
+    )
 
 
 def engine_cpu_ticks(pid: int) -> int:
@@ -198,9 +253,17 @@ async def test_it_aborts_the_upstream_request_when_the_client_disconnects(worker
         engine_pid = httpx.get(handle.url + "/health").json()["engine"]["pid"]
         before = metrics(handle.url)
         async with httpx.AsyncClient(timeout=60) as client:
-            async with client.stream("POST", handle.url + "/v1/chat/completions", json={
-                "model": "chatty", "stream": True, "max_tokens": 1000, "logit_bias": eos_bias(chatty_model),
-                "messages": [{"role": "user", "content": "Raconte une longue histoire."}]}) as resp:
+            async with client.stream(
+                "POST",
+                handle.url + "/v1/chat/completions",
+                json={
+                    "model": "chatty",
+                    "stream": True,
+                    "max_tokens": 1000,
+                    "logit_bias": eos_bias(chatty_model),
+                    "messages": [{"role": "user", "content": "Raconte une longue histoire."}],
+                },
+            ) as resp:
                 seen = 0
                 async for line in resp.aiter_lines():
                     seen += line.startswith("data: {")
@@ -211,7 +274,10 @@ async def test_it_aborts_the_upstream_request_when_the_client_disconnects(worker
             await asyncio.sleep(0.05)
         after = metrics(handle.url)
         assert after["arena_worker_inflight_requests"] == 0
-        assert after.get('arena_worker_requests_total{outcome="aborted"}', 0) == before.get('arena_worker_requests_total{outcome="aborted"}', 0) + 1
+        assert (
+            after.get('arena_worker_requests_total{outcome="aborted"}', 0)
+            == before.get('arena_worker_requests_total{outcome="aborted"}', 0) + 1
+        )
         assert after["arena_worker_energy_charged_joules"] > before["arena_worker_energy_charged_joules"]
         # The engine stopped generating: its CPU time no longer grows.
         await asyncio.sleep(0.5)
@@ -228,9 +294,17 @@ async def test_it_ends_the_stream_with_an_error_when_the_engine_dies_then_restar
         handle.wait_ready()
         engine_pid = httpx.get(handle.url + "/health").json()["engine"]["pid"]
         async with httpx.AsyncClient(timeout=60) as client:
-            async with client.stream("POST", handle.url + "/v1/chat/completions", json={
-                "model": "doomed", "stream": True, "max_tokens": 1000, "logit_bias": eos_bias(chatty_model),
-                "messages": [{"role": "user", "content": "Encore une histoire."}]}) as resp:
+            async with client.stream(
+                "POST",
+                handle.url + "/v1/chat/completions",
+                json={
+                    "model": "doomed",
+                    "stream": True,
+                    "max_tokens": 1000,
+                    "logit_bias": eos_bias(chatty_model),
+                    "messages": [{"role": "user", "content": "Encore une histoire."}],
+                },
+            ) as resp:
                 events, killed_at = [], None
                 async for line in resp.aiter_lines():
                     if not line.startswith("data: "):
@@ -246,8 +320,10 @@ async def test_it_ends_the_stream_with_an_error_when_the_engine_dies_then_restar
         assert error["code"] == "engine_down"
         health = httpx.get(handle.url + "/health")
         assert health.status_code == 503 and health.json()["status"] == "down"
-        refused = httpx.post(handle.url + "/v1/chat/completions", json={
-            "model": "doomed", "messages": [{"role": "user", "content": "hi"}]})
+        refused = httpx.post(
+            handle.url + "/v1/chat/completions",
+            json={"model": "doomed", "messages": [{"role": "user", "content": "hi"}]},
+        )
         assert refused.status_code == 503 and refused.json()["error"]["code"] == "engine_down"
 
         # The worker starts its engine again; requests are served and metered once more.
@@ -256,8 +332,11 @@ async def test_it_ends_the_stream_with_an_error_when_the_engine_dies_then_restar
             await asyncio.sleep(0.5)
         health = httpx.get(handle.url + "/health").json()
         assert health["status"] == "ok" and health["engine"]["pid"] != engine_pid
-        again = httpx.post(handle.url + "/v1/chat/completions", timeout=60, json={
-            "model": "doomed", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]})
+        again = httpx.post(
+            handle.url + "/v1/chat/completions",
+            timeout=60,
+            json={"model": "doomed", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+        )
         assert again.status_code == 200 and again.json()["energy"]["energy_j"] > 0
         assert metrics(handle.url)["arena_worker_engine_restarts_total"] == 1
     finally:

@@ -8,8 +8,15 @@ from leaderboard.charts import score_energy_svg
 
 
 def _row(name: str, rating: float, wh_per_1k: float | None, *, pareto: bool = False) -> dict:
-    return {"name": name, "slug": name.lower(), "rating": rating, "lower": rating - 20, "upper": rating + 20,
-            "wh_per_1k_tokens": wh_per_1k, "pareto": pareto}
+    return {
+        "name": name,
+        "slug": name.lower(),
+        "rating": rating,
+        "lower": rating - 20,
+        "upper": rating + 20,
+        "wh_per_1k_tokens": wh_per_1k,
+        "pareto": pareto,
+    }
 
 
 def _svg(rows: list[dict]) -> str:
@@ -26,8 +33,13 @@ def _polyline_points(svg: str) -> list[tuple[float, float]]:
 
 
 def test_it_draws_one_dot_per_model():
-    svg = _svg([_row("Albatros", 1200, 2.0, pareto=True), _row("Pivert", 1000, 0.4, pareto=True),
-                _row("Mésange", 800, 0.15, pareto=True)])
+    svg = _svg(
+        [
+            _row("Albatros", 1200, 2.0, pareto=True),
+            _row("Pivert", 1000, 0.4, pareto=True),
+            _row("Mésange", 800, 0.15, pareto=True),
+        ]
+    )
 
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     assert len(_circles(svg)) == 3
@@ -50,7 +62,7 @@ def test_it_joins_only_the_pareto_models():
     svg = _svg(on + off)
 
     assert svg.count("<polyline") == 1
-    circles = dict(zip(["Cheap", "Best", "Dominated"], _circles(svg)))
+    circles = dict(zip(["Cheap", "Best", "Dominated"], _circles(svg), strict=True))
     line = _polyline_points(svg)
     assert line == [circles["Cheap"], circles["Best"]]  # ordered by energy
     assert circles["Dominated"] not in line
@@ -64,8 +76,13 @@ def test_it_draws_no_frontier_through_a_single_point():
 
 
 def test_it_skips_models_without_energy():
-    svg = _svg([_row("Measured", 1000, 1.0, pareto=True), _row("Unknown", 1100, None, pareto=True),
-                _row("Zero", 1050, 0, pareto=True)])
+    svg = _svg(
+        [
+            _row("Measured", 1000, 1.0, pareto=True),
+            _row("Unknown", 1100, None, pareto=True),
+            _row("Zero", 1050, 0, pareto=True),
+        ]
+    )
 
     assert len(_circles(svg)) == 1
     assert "Measured" in svg

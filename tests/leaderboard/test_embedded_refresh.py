@@ -35,8 +35,12 @@ def test_it_is_stale_only_after_a_new_vote(make_battle):
 
 def test_it_lists_the_voted_models_soon_after_three_votes(live_arena, make_battle, owner):
     refresher = subprocess.Popen(
-        [sys.executable, "manage.py", "refresh_leaderboard", "--every", "1", "--bootstrap", "50"], cwd=REPO,
-        env={**os.environ, "DATABASE_URL": suite.test_database_url()}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [sys.executable, "manage.py", "refresh_leaderboard", "--every", "1", "--bootstrap", "50"],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": suite.test_database_url()},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         cookies = {COOKIE: str(owner.pk)}
         with httpx.Client(base_url=live_arena, cookies=cookies, timeout=30) as http:
@@ -45,9 +49,11 @@ def test_it_lists_the_voted_models_soon_after_three_votes(live_arena, make_battl
             for model_a, model_b in pairs:
                 battle = make_battle(model_a=model_a, model_b=model_b)
                 http.get("/")  # the CSRF cookie
-                response = http.post(f"/api/battles/{battle.id}/vote", json={"choice": "a"},
-                                     headers={"X-CSRFToken": http.cookies.get("csrftoken", ""),
-                                              "Referer": live_arena + "/"})
+                response = http.post(
+                    f"/api/battles/{battle.id}/vote",
+                    json={"choice": "a"},
+                    headers={"X-CSRFToken": http.cookies.get("csrftoken", ""), "Referer": live_arena + "/"},
+                )
                 assert response.status_code == 200, response.text
             voted_at = time.monotonic()
             rows = []

@@ -15,9 +15,9 @@ from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from leaderboard.views import CSV_COLUMNS
 from arena.models import LLM, Battle, Message, Vote
 from leaderboard.models import LeaderboardSnapshot
+from leaderboard.views import CSV_COLUMNS
 
 from .conftest import DEMO_CATALOGUE
 
@@ -25,8 +25,15 @@ pytestmark = pytest.mark.django_db
 
 PLANTED = {"mesange": 800, "pivert": 1000, "albatros": 1200}
 PLANTED_ARG = ",".join(f"{slug}={rating}" for slug, rating in PLANTED.items())
-ENERGY_KEYS = {"answers", "median_wh", "wh_per_1k_tokens", "wh_per_1k_tokens_q1", "wh_per_1k_tokens_q3",
-               "measured_share", "gwp_g_per_1k_tokens"}
+ENERGY_KEYS = {
+    "answers",
+    "median_wh",
+    "wh_per_1k_tokens",
+    "wh_per_1k_tokens_q1",
+    "wh_per_1k_tokens_q3",
+    "measured_share",
+    "gwp_g_per_1k_tokens",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -105,7 +112,7 @@ def test_it_ranks_models_in_the_planted_order(planted):
     for r in rows:
         assert r["lower"] <= r["rating"] <= r["upper"]
         assert r["rating"] == pytest.approx(PLANTED[r["slug"]], abs=60)
-    for better, worse in zip(rows, rows[1:]):
+    for better, worse in zip(rows, rows[1:], strict=False):
         assert better["lower"] > worse["upper"]  # 200 points apart: the intervals do not touch
 
 
@@ -132,7 +139,7 @@ def test_it_returns_energy_columns(client, planted):
 
     assert len(rows) == 3
     for r in rows:
-        assert ENERGY_KEYS <= set(r)
+        assert set(r) >= ENERGY_KEYS
         assert r["name"] and r["organization"] == "Arena demo"
         assert r["votes"] > 0 and r["answers"] == r["votes"]
         assert r["median_wh"] > 0
@@ -191,8 +198,7 @@ def test_it_filters_by_date(client, catalogue):
     assert _api(client, f"?since={tomorrow}").json()["battles"] == 0
     assert _api(client, f"?since={tomorrow}").json()["rows"] == []
     assert _api(client, f"?until={yesterday}").json()["battles"] == 0
-    Battle.objects.filter(pk__in=Battle.objects.values("pk")[:5]).update(
-        voted_at=timezone.now() - dt.timedelta(days=3))
+    Battle.objects.filter(pk__in=Battle.objects.values("pk")[:5]).update(voted_at=timezone.now() - dt.timedelta(days=3))
     cache.clear()  # filtered tables are cached for the refresh period
     assert _api(client, f"?until={yesterday}").json()["battles"] == 5
     assert _api(client, f"?since={yesterday}").json()["battles"] == 15
@@ -224,8 +230,9 @@ def test_it_filters_by_minimum_votes(client, catalogue, make_battle):
     assert nobody["rows"] == [] and nobody["battles"] == 32
 
 
-@pytest.mark.parametrize("query", ["?mode=zzz", "?since=notadate", "?until=2026-13-01", "?min_votes=abc",
-                                   "?both_bad=x", "?language=de"])
+@pytest.mark.parametrize(
+    "query", ["?mode=zzz", "?since=notadate", "?until=2026-13-01", "?min_votes=abc", "?both_bad=x", "?language=de"]
+)
 def test_it_rejects_bad_filters(client, catalogue, query):
     response = _api(client, query)
 
@@ -304,7 +311,7 @@ def test_it_downloads_the_same_table_as_csv(client, planted):
     assert len(table) == 1 + 3
     json_rows = {r["slug"]: r for r in _api(client).json()["rows"]}
     for line in table[1:]:
-        row = dict(zip(CSV_COLUMNS, line))
+        row = dict(zip(CSV_COLUMNS, line, strict=True))
         expected = json_rows[row["slug"]]
         assert int(row["rank"]) == expected["rank"]
         for key in ("rating", "lower", "upper", "wh_per_1k_tokens"):
@@ -385,7 +392,10 @@ def test_it_refreshes_the_snapshot_in_a_celery_task(catalogue, tmp_path):
         log = open(tmp_path / "celery.log", "wb")
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "warning"],
-            env={**os.environ, "DATABASE_URL": test_database_url()}, stdout=log, stderr=subprocess.STDOUT)
+            env={**os.environ, "DATABASE_URL": test_database_url()},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         pk = refresh_leaderboard.delay().get(timeout=120)
     finally:
@@ -469,8 +479,9 @@ def test_it_limits_filtered_computations_per_network(client, catalogue, make_bat
     assert _api(client).status_code == 200  # nor does the snapshot
 
 
-def test_it_reads_the_energy_columns_in_a_fixed_number_of_queries(catalogue, make_battle,
-                                                                   django_assert_max_num_queries):
+def test_it_reads_the_energy_columns_in_a_fixed_number_of_queries(
+    catalogue, make_battle, django_assert_max_num_queries
+):
     from leaderboard.snapshots import energy_columns
 
     def queries(battles):

@@ -43,7 +43,10 @@ def _reference_ratings(model_a, model_b, outcome, names, weights=None):
         return value, grad
 
     solution = minimize(
-        negative_log_likelihood, np.zeros(len(names)), jac=True, method="BFGS",
+        negative_log_likelihood,
+        np.zeros(len(names)),
+        jac=True,
+        method="BFGS",
         options={"gtol": 1e-10, "maxiter": 10_000},
     )
     return centred(RATING_POINTS_PER_LOGIT * solution.x)
@@ -111,7 +114,12 @@ def test_it_fits_without_a_ridge_on_many_battles():
 def test_it_fits_without_a_ridge_with_style_control():
     verbosity = np.array([0.0, 0.0, 0.6, 0.0, 0.0])[:, None]
     sim = simulate_battles(
-        TRUE_RATINGS, 5_000, model_style=verbosity, style_coefficients=[120.0], style_noise=0.2, seed=12,
+        TRUE_RATINGS,
+        5_000,
+        model_style=verbosity,
+        style_coefficients=[120.0],
+        style_noise=0.2,
+        seed=12,
     )
     collapsed = collapse_battles(sim.model_a, sim.model_b, sim.outcome, names=sim.names, style=sim.style)
     unpenalised, default = fit_ratings(collapsed, ridge=0.0), fit_ratings(collapsed)
@@ -123,9 +131,7 @@ def test_it_treats_both_bad_as_a_tie_or_excludes_it():
     sim = simulate_battles(TRUE_RATINGS, 4_000, tie_rate=0.1, both_bad_rate=0.3, seed=11)
     model_a, model_b, outcome = as_strings(sim)
     as_tie = fit_bradley_terry(model_a, model_b, outcome, bootstrap=0, both_bad="tie")
-    tie_relabelled = fit_bradley_terry(
-        model_a, model_b, np.where(outcome == "both_bad", "tie", outcome), bootstrap=0
-    )
+    tie_relabelled = fit_bradley_terry(model_a, model_b, np.where(outcome == "both_bad", "tie", outcome), bootstrap=0)
     excluded = fit_bradley_terry(model_a, model_b, outcome, bootstrap=0, both_bad="exclude")
     dropped = outcome != "both_bad"
     without = fit_bradley_terry(model_a[dropped], model_b[dropped], outcome[dropped], bootstrap=0)
@@ -143,14 +149,24 @@ def test_it_recovers_a_planted_style_coefficient_and_removes_the_length_bias():
     # "charlie" writes long answers; voters like length: 120 points per unit.
     verbosity = np.array([0.0, 0.0, 0.6, 0.0, 0.0])[:, None]
     sim = simulate_battles(
-        TRUE_RATINGS, 30_000, tie_rate=0.1, model_style=verbosity, style_coefficients=[120.0],
-        style_noise=0.2, seed=5,
+        TRUE_RATINGS,
+        30_000,
+        tie_rate=0.1,
+        model_style=verbosity,
+        style_coefficients=[120.0],
+        style_noise=0.2,
+        seed=5,
     )
     truth = centred(list(TRUE_RATINGS.values()))
     plain = fit_bradley_terry(sim.model_a, sim.model_b, sim.outcome, names=sim.names, bootstrap=0)
     controlled = fit_bradley_terry(
-        sim.model_a, sim.model_b, sim.outcome, names=sim.names, style=sim.style,
-        style_names=["length"], bootstrap=100,
+        sim.model_a,
+        sim.model_b,
+        sim.outcome,
+        names=sim.names,
+        style=sim.style,
+        style_names=["length"],
+        bootstrap=100,
     )
     charlie = sim.names.index("charlie")
     assert plain.ratings[charlie] - truth[charlie] > 40  # biased upwards by its length

@@ -71,9 +71,18 @@ def _numpy_scipy_venv() -> Path:
             base_python = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
             subprocess.run([base_python, "-m", "venv", venv], check=True, capture_output=True, timeout=120)
             install = subprocess.run(
-                [python, "-m", "pip", "install", "--disable-pip-version-check", "--quiet",
-                 *(f"{name}=={pins[name]}" for name in PINNED)],
-                capture_output=True, text=True, timeout=280,
+                [
+                    python,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "--quiet",
+                    *(f"{name}=={pins[name]}" for name in PINNED),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=280,
             )
             assert install.returncode == 0, f"pip install failed:\n{install.stdout}\n{install.stderr}"
             ready.write_text(json.dumps(pins), encoding="utf-8")
@@ -85,7 +94,11 @@ def test_it_fits_in_a_venv_holding_only_numpy_and_scipy(tmp_path):
     environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO)}
     # -s: no user site-packages; cwd outside the repo so only PYTHONPATH puts it on the path.
     run = subprocess.run(
-        [python, "-s", "-c", FIT_SCRIPT], cwd=tmp_path, env=environment, capture_output=True, text=True,
+        [python, "-s", "-c", FIT_SCRIPT],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert run.returncode == 0, run.stderr

@@ -14,11 +14,9 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from config.serve import daphne_command
-
 from arena.catalogue import read_catalogue
+from config.serve import daphne_command
 from devtools.launcher import MODELS_DIR, ensure_tiny_model, start_worker
-
 
 # How often the embedded leaderboard looks for new votes (it recomputes only after one).
 LEADERBOARD_CHECK_S = 10
@@ -37,21 +35,32 @@ class Command(BaseCommand):
         try:
             for entry in entries:
                 if "recipe" not in entry:
-                    self.stdout.write(f"{entry['slug']}: not a demo model, expecting its worker at "
-                                      f"${entry['worker']['env']}")
+                    self.stdout.write(
+                        f"{entry['slug']}: not a demo model, expecting its worker at ${entry['worker']['env']}"
+                    )
                     continue
                 recipe = entry["recipe"]
-                model_dir = ensure_tiny_model(MODELS_DIR / entry["slug"], seed=recipe["seed"], layers=recipe["layers"],
-                                              hidden_size=recipe["hidden_size"])
+                model_dir = ensure_tiny_model(
+                    MODELS_DIR / entry["slug"],
+                    seed=recipe["seed"],
+                    layers=recipe["layers"],
+                    hidden_size=recipe["hidden_size"],
+                )
                 url = os.environ.get(entry["worker"]["env"]) or entry["worker"]["default"]
                 self.stdout.write(f"starting worker {entry['slug']} on {url}")
-                workers.append(start_worker(model_dir, name=entry["slug"], port=urlparse(url).port,
-                                            log_dir=MODELS_DIR.parent / "logs"))
+                workers.append(
+                    start_worker(
+                        model_dir, name=entry["slug"], port=urlparse(url).port, log_dir=MODELS_DIR.parent / "logs"
+                    )
+                )
             for worker in workers:
                 worker.wait_ready()
-            self.stdout.write(self.style.SUCCESS(f"\nThe arena is ready: http://{host}:{port}/  (Ctrl-C stops everything)\n"))
-            refresher = subprocess.Popen([sys.executable, "manage.py", "refresh_leaderboard",
-                                          "--every", str(LEADERBOARD_CHECK_S)])
+            self.stdout.write(
+                self.style.SUCCESS(f"\nThe arena is ready: http://{host}:{port}/  (Ctrl-C stops everything)\n")
+            )
+            refresher = subprocess.Popen(
+                [sys.executable, "manage.py", "refresh_leaderboard", "--every", str(LEADERBOARD_CHECK_S)]
+            )
             web = subprocess.Popen([sys.executable, "-m", *daphne_command(host, port)])
             signal.signal(signal.SIGTERM, lambda *_: web.terminate())
             try:

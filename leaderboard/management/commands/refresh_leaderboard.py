@@ -20,8 +20,12 @@ class Command(BaseCommand):
         parser.add_argument("--bootstrap", type=int, default=1000)
         parser.add_argument("--style-control", action="store_true")
         parser.add_argument("--both-bad", choices=["tie", "exclude"], default="tie")
-        parser.add_argument("--every", type=float, metavar="S",
-                            help="keep running: recompute when a vote came in, checking every S seconds")
+        parser.add_argument(
+            "--every",
+            type=float,
+            metavar="S",
+            help="keep running: recompute when a vote came in, checking every S seconds",
+        )
 
     def handle(self, *args, bootstrap, style_control, both_bad, every, **options):
         options = {"bootstrap": bootstrap, "style_control": style_control, "both_bad": both_bad}

@@ -44,20 +44,35 @@ class Command(BaseCommand):
         rng = random.Random(seed)
         visitor = Visitor.objects.create(terms_accepted_at=timezone.now())
         with transaction.atomic():
-            for a_code, b_code, o_code in zip(sim.model_a, sim.model_b, sim.outcome):
+            for a_code, b_code, o_code in zip(sim.model_a, sim.model_b, sim.outcome, strict=True):
                 a, b = models[sim.names[a_code]], models[sim.names[b_code]]
-                battle = Battle.objects.create(visitor=visitor, mode="random", model_a=a, model_b=b,
-                                               voted_at=timezone.now())
+                battle = Battle.objects.create(
+                    visitor=visitor, mode="random", model_a=a, model_b=b, voted_at=timezone.now()
+                )
                 turn = Turn.objects.create(battle=battle, index=0, prompt="synthetic")
                 for side, llm in (("a", a), ("b", b)):
                     tokens = rng.randint(20, 200)
                     energy_j = tokens * llm.params_b * 2.0 * rng.uniform(0.8, 1.2)
-                    message = Message.objects.create(turn=turn, side=side, status=Message.Status.DONE,
-                                                     content="synthetic", completion_tokens=tokens, prompt_tokens=10)
+                    message = Message.objects.create(
+                        turn=turn,
+                        side=side,
+                        status=Message.Status.DONE,
+                        content="synthetic",
+                        completion_tokens=tokens,
+                        prompt_tokens=10,
+                    )
                     attempt = Attempt(message=message, outcome=Attempt.Outcome.DONE, finished_at=timezone.now())
-                    attempt.set_energy(EnergyRecord(measured=False, method="synthetic", energy_j=energy_j,
-                                                    duration_s=1.0, avg_concurrency=1.0, prompt_tokens=10,
-                                                    completion_tokens=tokens))
+                    attempt.set_energy(
+                        EnergyRecord(
+                            measured=False,
+                            method="synthetic",
+                            energy_j=energy_j,
+                            duration_s=1.0,
+                            avg_concurrency=1.0,
+                            prompt_tokens=10,
+                            completion_tokens=tokens,
+                        )
+                    )
                     attempt.save()
                 Vote.objects.create(battle=battle, choice=ranking.OUTCOMES[o_code])
         self.stdout.write(f"{count} synthetic battles over {len(true)} models")
