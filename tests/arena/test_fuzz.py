@@ -8,22 +8,14 @@ import json
 
 import pytest
 from channels.db import database_sync_to_async
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from arena.models import Message, Vote
+from tests.hostile import FUZZ, JSON, TEXT, printable
 
 pytestmark = pytest.mark.django_db
 
-TEXT = st.text(
-    st.characters(categories=["L", "N", "P", "Z", "S", "Cc"])
-    | st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, categories=["Cs"]),
-    max_size=40,
-)
-SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT | st.just(10**50)
-JSON = st.recursive(
-    SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4), max_leaves=12
-)
 KEYS = [
     "accept_terms",
     "publish",
@@ -55,9 +47,6 @@ RAW = st.sampled_from(
         '"a"',
         "{",
     ]
-)
-FUZZ = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 
 
@@ -107,8 +96,7 @@ def test_it_never_answers_a_json_body_with_a_5xx(owner_client, battles, body, wh
 )
 def test_it_never_answers_a_query_string_with_a_5xx(client, battles, query, settings):
     settings.LEADERBOARD_COMPUTES_PER_MINUTE_IP = 10**6
-    clean = {k: v.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for k, v in query.items()}
-    clean = {k.encode("utf-8", "surrogatepass").decode("utf-8", "replace"): v for k, v in clean.items()}
+    clean = {printable(k): printable(v) for k, v in query.items()}
     for path in ("/api/leaderboard", "/classement/", "/classement.csv"):
         assert client.get(path, clean).status_code < 500, (path, clean)
 
@@ -117,9 +105,7 @@ def test_it_never_answers_a_query_string_with_a_5xx(client, battles, query, sett
 @FUZZ
 @given(
     frames=st.lists(
-        BODY.map(_dumps)
-        | RAW
-        | TEXT.filter(bool).map(lambda t: t.encode("utf-8", "surrogatepass").decode("utf-8", "replace")),
+        BODY.map(_dumps) | RAW | TEXT.filter(bool).map(printable),
         min_size=1,
         max_size=5,
     )

@@ -9,25 +9,17 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from devtools.launcher import start_worker
 from inference_workers.protocol import MAX_BODY_BYTES
 from tests.conftest import TEST_LOGS
+from tests.hostile import FUZZ, JSON, TEXT, printable
 
 pytestmark = pytest.mark.slow
 
 OK = {"model": "tiny", "messages": [{"role": "user", "content": "Bonjour"}], "max_tokens": 1}
-TEXT = st.text(
-    st.characters(categories=["L", "N", "P", "Z", "S", "Cc"])
-    | st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, categories=["Cs"]),
-    max_size=30,
-)
-SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT | st.just(10**40)
-JSON = st.recursive(
-    SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3), max_leaves=10
-)
 FIELDS = [
     "model",
     "messages",
@@ -68,9 +60,6 @@ RAW = st.sampled_from(
         "null",
         "{",
     ]
-)
-FUZZ = settings(
-    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 
 
@@ -134,7 +123,7 @@ def test_it_refuses_an_oversized_body_before_reading_it(worker):
 
 
 @FUZZ
-@given(rid=TEXT.map(lambda t: t.encode("utf-8", "surrogatepass").decode("utf-8", "replace")))
+@given(rid=TEXT.map(printable))
 def test_it_answers_odd_request_ids_with_a_4xx(worker, rid):
     response = httpx.get(worker.url + "/v1/requests/" + quote(rid, safe=""), timeout=30)
     assert response.status_code < 500
