@@ -64,8 +64,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         self.battle_id = self.scope["url_route"]["kwargs"]["battle_id"]
         self.visitor_id = visitor_id_from_scope(self.scope)
         self.tasks: dict[str, asyncio.Task] = {}
-        self.pacer: Pacer | None = None
-        self.pacer_task: asyncio.Task | None = None
+        # One pacer per batch of answers started together (a turn, or a retried side).
+        self.pacer_tasks: set[asyncio.Task] = set()
         try:
             battle = await database_sync_to_async(battles.battle_for_visitor)(self.battle_id, self.visitor_id)
         except ArenaError:
@@ -84,8 +84,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         await self._start_pending()
 
     async def disconnect(self, code):
-        if getattr(self, "pacer_task", None):
-            self.pacer_task.cancel()
+        for task in getattr(self, "pacer_tasks", ()):
+            task.cancel()
         for task in list(getattr(self, "tasks", {}).values()):
             task.cancel()
         if self.tasks:
@@ -127,7 +127,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
 
     # -- client commands -------------------------------------------------------------
     async def _next_turn(self, text):
-        if any(not t.done() for t in [*self.tasks.values(), *([self.pacer_task] if self.pacer_task else [])]):
+        if any(not t.done() for t in [*self.tasks.values(), *self.pacer_tasks]):
             raise ArenaError(409, "answers_pending", _("Wait until both answers are finished."))
         client = self.scope.get("client") or ("", 0)
         await database_sync_to_async(check_prompt_rate)(self.visitor_id, ip_hash(client[0]))
@@ -136,8 +136,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
 
     async def _stop(self):
         """Cut both answers; each keeps its text so far, shown at once (`stopped` frames)."""
-        if self.pacer_task:
-            self.pacer_task.cancel()
+        for task in self.pacer_tasks:
+            task.cancel()
         cut = [side for side, task in self.tasks.items() if not task.done()]
         for side in cut:
             self.tasks[side].cancel()
@@ -175,27 +175,30 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         pending = await database_sync_to_async(
             lambda: [(m.id, m.side) for m in battles.pending_messages(Battle.objects.get(pk=self.battle_id))]
         )()
+        pacer = None
         if pending and settings.ARENA_PACE_STREAMS:
-            self.pacer = Pacer(self.send_json, tuple(side for _id, side in pending), settings.ARENA_PACE_CHARS_PER_S)
-            self.pacer_task = asyncio.create_task(self.pacer.run())
-        elif pending:
-            self.pacer = self.pacer_task = None
+            pacer = Pacer(self.send_json, tuple(side for _id, side in pending), settings.ARENA_PACE_CHARS_PER_S)
+            task = asyncio.create_task(pacer.run())
+            self.pacer_tasks.add(task)
+            task.add_done_callback(self.pacer_tasks.discard)
         for message_id, side in pending:
-            self.tasks[side] = asyncio.create_task(self._stream_side(message_id, side))
+            self.tasks[side] = asyncio.create_task(self._stream_side(message_id, side, pacer))
 
-    async def _stream_side(self, message_id, side):
+    async def _stream_side(self, message_id, side, pacer: Pacer | None):
         job = await database_sync_to_async(_begin)(message_id)
         if job is None:
+            if pacer:
+                pacer.drop(side)
             with translation.override(self.language):
                 await self._error(side, "answer_streaming", _("This answer is already streaming in another window."))
             return
         heartbeat = asyncio.create_task(_keep_alive(job.attempt.pk))
         try:
-            await self._relay(job, side)
+            await self._relay(job, side, pacer)
         finally:
             heartbeat.cancel()
 
-    async def _relay(self, job: _Job, side: str):
+    async def _relay(self, job: _Job, side: str, pacer: Pacer | None):
         await self.send_json({"type": "start", "side": side, "turn": job.turn})
         answer = self.models.answer(
             job.backend, job.history, max_tokens=settings.ARENA_MAX_TOKENS, request_id=job.attempt.request_id
@@ -204,8 +207,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         try:
             async for text in answer:
                 parts.append(text)
-                if self.pacer:
-                    self.pacer.push(side, text)
+                if pacer:
+                    pacer.push(side, text)
                 else:
                     await self.send_json({"type": "delta", "side": side, "seq": len(parts), "text": text})
         except asyncio.CancelledError:
@@ -215,13 +218,15 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         except AnswerFailed as exc:
             log.warning("battle %s side %s failed: %s", self.battle_id, side, exc.code)
             await self._settle_cut(job, answer, parts, Message.Status.ERROR, exc.code)
-            if self.pacer:
-                self.pacer.drop(side)
+            if pacer:
+                pacer.drop(side)
             with translation.override(self.language):
                 await self._error(side, exc.code, FAILURE_MESSAGES.get(exc.code, FAILURE_MESSAGES["worker_error"]))
             return
         except Exception:  # a bug or a closed socket: the answer must not stay "streaming"
             log.exception("battle %s side %s: relay failed", self.battle_id, side)
+            if pacer:
+                pacer.drop(side)
             await asyncio.shield(self._settle_cut(job, answer, parts, Message.Status.ERROR, "worker_error"))
             return
         outcome = answer.outcome
@@ -243,8 +248,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             "completion_tokens": message.completion_tokens,
             "duration_ms": message.duration_ms,
         }
-        if self.pacer:
-            self.pacer.finish(side, {**done, "duration_ms": None})  # a duration would give the speed away
+        if pacer:
+            pacer.finish(side, {**done, "duration_ms": None})  # a duration would give the speed away
         else:
             await self.send_json(done)
 

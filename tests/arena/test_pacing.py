@@ -106,3 +106,32 @@ async def test_it_paces_a_real_battle(arena_llms, settings):
         assert text == stored[side].content  # every character shown, in order
         done = next(f for f in frames if f["type"] == "done" and f["side"] == side)
         assert done["seq"] == sum(1 for f in frames if f["type"] == "delta" and f["side"] == side) + 1
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+async def test_it_keeps_pacing_one_side_while_the_other_is_retried(arena_llms, settings):
+    """Side b's worker is unreachable: b fails at once and is retried (a new pacer for b
+    alone) while side a is still being shown by the first one, which must finish it."""
+    from inference_workers.engines import free_port
+    from tests.arena.test_consumer import communicator, messages_of
+    from tests.conftest import make_battle, make_llm
+
+    settings.ARENA_MAX_TOKENS = 200
+    settings.ARENA_PACE_STREAMS = True
+    gone = await database_sync_to_async(make_llm)("gone", f"http://127.0.0.1:{free_port()}")
+    visitor = str(uuid.uuid4())
+    battle = await database_sync_to_async(make_battle)(visitor, arena_llms["chatty"], gone)
+    comm = communicator(battle, visitor)
+    await comm.connect()
+    frames = []
+    while not any(f["type"] == "error" and f["side"] == "b" for f in frames):
+        frames.append(await comm.receive_json_from(timeout=30))
+    await comm.send_json_to({"type": "retry", "side": "b"})
+    while not any(f["type"] == "done" and f["side"] == "a" for f in frames):
+        frames.append(await comm.receive_json_from(timeout=60))
+    await comm.disconnect()
+    stored = await messages_of(battle)
+    shown_a = "".join(f["text"] for f in frames if f["type"] == "delta" and f["side"] == "a")
+    assert stored["a"].status == "done" and shown_a == stored["a"].content
+    assert sum(1 for f in frames if f["type"] == "error" and f["side"] == "b") == 2  # failed, retried, failed
