@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from .engines import EngineError, EngineProcess, EngineSpec, free_port, probe_health
 from .meter import Meter
 from .metrics import WorkerMetrics
 from .power import default_sampling_period_s, open_power_source
-from .protocol import MAX_BODY_BYTES, APIError, FinishedRequest, parse_chat_request
-from .serving import ChatServing, Limits, request_id
+from .protocol import APIError, FinishedRequest, check_body_size, parse_chat_request
+from .serving import REQUEST_ID, ChatServing, Limits, request_id
 from .streaming import DisconnectAwareStreamingResponse
 
 log = logging.getLogger("inference_workers")
@@ -79,6 +82,7 @@ class WorkerState:
             metrics=self.metrics,
             limits=self.config.limits,
             engine_alive=self.engine_alive,
+            vocab_size=model_vocab_size(self.config.model),
         )
 
     def engine_alive(self) -> bool:
@@ -124,6 +128,17 @@ class WorkerState:
             follow(engine.pid)
         self.metrics.engine_restarts.inc()
         self.engine_ready = True
+
+
+def model_vocab_size(model: str) -> int | None:
+    """The vocabulary size in a local model's config.json; None for a hub id or an odd config
+    (logit_bias's token ids then go unchecked to the engine)."""
+    try:
+        config = json.loads((Path(model) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    size = config.get("vocab_size") or (config.get("text_config") or {}).get("vocab_size")
+    return size if isinstance(size, int) and size > 0 else None
 
 
 def engine_spec(config: WorkerConfig) -> EngineSpec:
@@ -202,13 +217,35 @@ async def _api_error(request: Request, exc: APIError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status)
 
 
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    """FastAPI's own 404s and 405s in OpenAI's error shape, like the worker's errors."""
+    error = APIError(exc.status_code, str(exc.detail), code="not_found" if exc.status_code == 404 else None)
+    return JSONResponse(error.body(), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse(APIError(400, "invalid request", code="invalid_parameter").body(), status_code=400)
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, read no further than MAX_BODY_BYTES: a declared size over it is refused
+    before a byte is read, and a chunked body that turns out over it as soon as it does."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit():
+        check_body_size(int(declared))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        check_body_size(size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request):
     serving = _worker(request).serving
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refused before it is read
-        raise APIError(413, f"the request body is over {MAX_BODY_BYTES} bytes", code="request_too_large")
-    req = parse_chat_request(await request.body())
+    req = parse_chat_request(await _read_body(request))
     serving.check(req)
     rid = request_id(request.headers.get("x-request-id"))
     if req.stream:
@@ -223,6 +260,8 @@ async def chat_completions(request: Request):
 @router.get("/v1/requests/{rid}")
 async def finished_request(request: Request, rid: str) -> FinishedRequest:
     """The energy of a finished request, aborted ones included, by its X-Request-ID."""
+    if not REQUEST_ID.fullmatch(rid):  # never a kept id (see request_id): not echoed back either
+        raise APIError(404, "no finished request with this id on this worker", code="request_not_found")
     finished = _worker(request).serving.finished.get(rid)
     if finished is None:
         raise APIError(
@@ -276,5 +315,7 @@ def create_app(config: WorkerConfig) -> FastAPI:
 
     app = FastAPI(title="Arena inference worker", lifespan=lifespan)
     app.add_exception_handler(APIError, _api_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(router)
     return app

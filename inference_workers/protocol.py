@@ -8,12 +8,20 @@ the final chunk of every answer, the arena parses and stores it, `footprint` rea
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 # The largest request body read at all (413 beyond): far above any prompt the limits allow.
 MAX_BODY_BYTES = 1024 * 1024
+
+# A token id as OpenAI's logit_bias names it: a decimal string ("50256"), nothing looser,
+# since an engine turns it into an int as it comes (" 5", "abc" were 5xx there).
+TokenId = Annotated[str, StringConstraints(pattern=r"^(0|[1-9][0-9]{0,9})$")]
+# OpenAI's range for a bias; beyond it the engine's probabilities overflow (a 5xx).
+TokenBias = Annotated[float, Field(ge=-100, le=100)]
+# OpenAI takes up to 4 stop sequences; an empty one stops nothing and one engine fails on it.
+StopSequence = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
 class TextPart(BaseModel):
@@ -27,44 +35,73 @@ class TextPart(BaseModel):
 
 
 class ChatMessage(BaseModel):
+    # No "tool" role nor tool_call_id: tools are not offered, so no tool answer can exist
+    # (and the engines' chat templates fail on a role they do not know: a 5xx).
     model_config = ConfigDict(extra="forbid")
 
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart] | None = None
+    role: Literal["system", "developer", "user", "assistant"]
+    # A string arrives as one text part: one shape to count and to forward.
+    content: list[TextPart] | None = None
     name: str | None = Field(default=None, max_length=256)
-    tool_call_id: str | None = Field(default=None, max_length=256)
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_only(cls, content):
+        if content is None:
+            return None
+        if isinstance(content, str):
+            return [{"type": "text", "text": content}]
+        if not isinstance(content, list):
+            raise ValueError("content must be a string or a list of text parts")
+        for part in content:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if isinstance(kind, str) and kind != "text":
+                raise ValueError(
+                    f"content parts of type {kind[:40]!r} are not supported: this worker's model reads text only"
+                )
+        return content
 
     def text(self) -> str:
-        if isinstance(self.content, str):
-            return self.content
-        return "".join(part.text for part in self.content or [])
+        """The content as the engine gets it: text parts joined by newlines (as vLLM does)."""
+        return "\n".join(part.text for part in self.content or [])
 
     def chars(self) -> int:
         """What counts toward the prompt limit: every part of the content, and the name."""
-        return len(self.text()) + len(self.name or "") + len(self.tool_call_id or "")
+        return len(self.text()) + len(self.name or "")
 
 
 class ChatCompletionRequest(BaseModel):
-    # Only the OpenAI fields an engine here honours pass through, each with its bounds.
-    # Anything else is refused (as OpenAI does): an unknown field went to the engine
-    # unchecked before, and a 5 MB one went past the prompt limit. `stop` is not taken:
-    # `transformers serve` fails (a 5xx) on stop strings its tokenizer cannot split.
-    model_config = ConfigDict(extra="forbid")
+    # Only the OpenAI fields an engine here honours are taken, each with its bounds;
+    # anything else (tools, response_format, logprobs, audio, generation_config...) is
+    # refused as OpenAI refuses an unknown argument: an unknown field went to the engine
+    # unchecked before, and a 5 MB one went past the prompt limit. `n`, `user` and
+    # `stream_options` are taken for clients that send them but not forwarded (n must be 1;
+    # the worker asks the engine for usage itself).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     model: str = Field(max_length=256)
     messages: list[ChatMessage] = Field(min_length=1, max_length=256)
     stream: bool = False
+    stream_options: dict[str, bool] | None = Field(default=None, max_length=8)
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     n: int = Field(default=1, ge=1)
-    stream_options: dict[str, bool] | None = None  # replaced by the worker's own (usage on)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
-    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    # OpenAI allows -2..2, but `transformers serve` reads it as a repetition penalty of
+    # 1 + frequency_penalty, which must be positive: -1 and below were a 5xx there.
+    frequency_penalty: float | None = Field(default=None, gt=-1, le=2)
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
-    logit_bias: dict[str, float] | None = Field(default=None, max_length=300)
+    # A string arrives as a list of one: one shape to check and to forward.
+    stop: list[StopSequence] | None = Field(default=None, max_length=4)
+    logit_bias: dict[TokenId, TokenBias] | None = Field(default=None, max_length=300)
     user: str | None = Field(default=None, max_length=256)
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _one_stop_is_a_list(cls, stop):
+        return [stop] if isinstance(stop, str) else stop
 
     def prompt_chars(self) -> int:
         return sum(m.chars() for m in self.messages)
@@ -135,11 +172,22 @@ class APIError(Exception):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
-def parse_chat_request(raw: bytes) -> ChatCompletionRequest:
-    if len(raw) > MAX_BODY_BYTES:
+def check_body_size(n_bytes: int) -> None:
+    """A body over MAX_BODY_BYTES is refused (413), before it is read where its size is declared."""
+    if n_bytes > MAX_BODY_BYTES:
         raise APIError(413, f"the request body is over {MAX_BODY_BYTES} bytes", code="request_too_large")
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")  # Python's json takes NaN and Infinity
+
+
+def parse_chat_request(raw: bytes) -> ChatCompletionRequest:
+    """The request in a body, or an APIError (4xx) saying what is wrong with it: bad JSON of
+    any kind, an unknown field, a value of the wrong type or out of bounds."""
+    check_body_size(len(raw))
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant)
         # A lone surrogate decodes but cannot be sent on to the engine as UTF-8.
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except (ValueError, RecursionError, UnicodeError) as exc:  # bad JSON, huge integers, deep nesting
@@ -150,10 +198,16 @@ def parse_chat_request(raw: bytes) -> ChatCompletionRequest:
     try:
         return ChatCompletionRequest.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first["loc"]) or None
-        if first["type"] == "missing":
-            message = f"missing required parameter: {param}"
-        else:
-            message = f"invalid parameter {param}: {first['msg']}"
-        raise APIError(400, message, param=param, code="invalid_parameter") from None
+        raise _invalid_parameter(exc.errors()[0]) from None
+
+
+def _invalid_parameter(error: dict) -> APIError:
+    """OpenAI's error for pydantic's first complaint, with the parameter as a dotted path."""
+    param = ".".join(str(p) for p in error["loc"] if p != "[key]")[:100] or None
+    if error["type"] == "missing":
+        message = f"missing required parameter: {param}"
+    elif error["type"] == "extra_forbidden":
+        message = f"unrecognized request argument supplied: {param}"
+    else:
+        message = f"invalid parameter {param}: {error['msg'].removeprefix('Value error, ')}"
+    return APIError(400, message, param=param, code="invalid_parameter")

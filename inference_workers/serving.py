@@ -21,17 +21,30 @@ import httpx
 
 from .meter import Meter
 from .metrics import WorkerMetrics
-from .protocol import APIError, ChatCompletionRequest, FinishedRequest, Usage
+from .protocol import APIError, ChatCompletionRequest, ChatMessage, FinishedRequest, Usage
 from .sse import sse_json
 
 CHARS_PER_TOKEN = 4  # prompt size estimate until the engine's usage arrives
 KEPT_RECORDS = 10_000  # finished requests whose energy can still be asked for by id
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# vLLM's floor for a sampling temperature: below it, logits / temperature overflow to inf
+# and the engine fails on a NaN probability (transformers serve did at 1e-300).
+MIN_SAMPLING_TEMPERATURE = 1e-2
 
 
 def request_id(header: str | None) -> str:
     """The client's X-Request-ID when it is a sane token, else a fresh one."""
     return header if header and REQUEST_ID.match(header) else uuid.uuid4().hex
+
+
+def _engine_message(message: ChatMessage) -> dict:
+    """A message as every engine reads it: content as one string (text parts joined, as
+    counted toward the limit), and OpenAI's newer "developer" role as the "system" role that
+    chat templates know (the tiny models' template fails on any other role)."""
+    out = {"role": "system" if message.role == "developer" else message.role, "content": message.text()}
+    if message.name is not None:
+        out["name"] = message.name
+    return out
 
 
 @dataclass
@@ -64,6 +77,7 @@ class ChatServing:
         metrics: WorkerMetrics,
         limits: Limits,
         engine_alive,
+        vocab_size: int | None = None,
     ):
         self.upstream_url = upstream_url.rstrip("/")
         self.upstream_model = upstream_model
@@ -73,6 +87,7 @@ class ChatServing:
         self.metrics = metrics
         self.limits = limits
         self.engine_alive = engine_alive  # () -> bool
+        self.vocab_size = vocab_size  # the model's, where known: bounds logit_bias's token ids
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(connect=5.0, read=limits.stall_timeout_s, write=10.0, pool=10.0),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
@@ -112,16 +127,33 @@ class ChatServing:
                 code="prompt_too_long",
                 param="messages",
             )
+        if req.logit_bias and self.vocab_size is not None:
+            outside = [token for token in req.logit_bias if int(token) >= self.vocab_size]
+            if outside:
+                raise APIError(
+                    400,
+                    f"logit_bias names token {outside[0]}, outside this model's vocabulary of {self.vocab_size}",
+                    code="invalid_parameter",
+                    param="logit_bias",
+                )
         if not self.engine_alive():
             raise APIError(503, "the inference engine is down", type="engine_unavailable", code="engine_down")
 
     def _upstream_body(self, req: ChatCompletionRequest) -> dict:
-        body = req.model_dump(exclude_none=True)
+        """What the engine gets: only fields it honours, in the one shape every engine reads."""
+        body = req.model_dump(
+            exclude_none=True, exclude={"messages", "n", "user", "stream_options", "max_completion_tokens"}
+        )
         body["model"] = self.upstream_model
+        body["messages"] = [_engine_message(m) for m in req.messages]
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-        body.pop("max_completion_tokens", None)
         body["max_tokens"] = req.max_completion_tokens or req.max_tokens or self.limits.max_tokens
+        if req.temperature:
+            body["temperature"] = max(req.temperature, MIN_SAMPLING_TEMPERATURE)
+        for empty_means_none in ("stop", "logit_bias"):  # an engine fails on an empty one
+            if not body.get(empty_means_none):
+                body.pop(empty_means_none, None)
         return body
 
     # -- the metered stream ---------------------------------------------------------
