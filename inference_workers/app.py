@@ -313,7 +313,8 @@ def create_app(config: WorkerConfig) -> FastAPI:
             app.state.worker = worker
             yield
 
-    app = FastAPI(title="Arena inference worker", lifespan=lifespan)
+    # No redirect for a trailing slash: an OpenAI-style API answers the path it was given.
+    app = FastAPI(title="Arena inference worker", lifespan=lifespan, redirect_slashes=False)
     app.add_exception_handler(APIError, _api_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

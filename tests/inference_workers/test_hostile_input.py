@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from devtools.launcher import start_worker
@@ -241,6 +241,7 @@ def test_it_refuses_an_oversized_chunked_body(worker):
 
 @FUZZ
 @given(rid=TEXT.map(printable))
+@example(rid="0/")  # found by hypothesis: a trailing slash was redirected (307), not answered
 def test_it_answers_odd_request_ids_with_a_4xx(worker, rid):
     response = httpx.get(worker.url + "/v1/requests/" + quote(rid, safe=""), timeout=30)
     assert response.status_code == 404 and response.json()["error"]["message"]
