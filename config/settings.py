@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "channels",
     "arena.apps.ArenaConfig",
     "leaderboard.apps.LeaderboardConfig",
+    "workshops.apps.WorkshopsConfig",
+    "exports.apps.ExportsConfig",
 ]
 
 MIDDLEWARE = [

@@ -1,4 +1,4 @@
-"""The site's URLs: the arena's pages and API, the leaderboard, languages, the admin."""
+"""The site's URLs: the arena's pages and API, the leaderboard, workshops, datasets, languages, the admin."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -9,6 +9,8 @@ urlpatterns = [
     path("admin/login/", throttled_admin_login, name="admin-login"),
     path("", include("arena.urls")),
     path("", include("leaderboard.urls")),
+    path("", include("workshops.urls")),
+    path("", include("exports.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]

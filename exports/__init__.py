@@ -1,0 +1,1 @@
+"""Research datasets: consented, scrubbed exports of battles, votes, reactions and energy."""

@@ -1,0 +1,3 @@
+"""exports URLs."""
+
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""Workshops: live rooms a facilitator opens for a class, with a projector dashboard."""

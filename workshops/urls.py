@@ -1,0 +1,3 @@
+"""workshops URLs."""
+
+urlpatterns: list = []
