@@ -98,7 +98,9 @@ def _field_errors() -> dict[str, tuple[str, str]]:
     }
 
 
-def _parse(schema: type[_Body], request) -> _Body:
+def parse_body(schema: type[_Body], request, field_errors: dict | None = None) -> _Body:
+    """The JSON body checked against `schema`, or the ArenaError that says what is wrong
+    (`field_errors`: code and message per field, the arena's own by default)."""
     if len(request.body) > MAX_BODY_BYTES:
         raise ArenaError(413, "too_large", _("The request is too large."))
     try:
@@ -113,7 +115,7 @@ def _parse(schema: type[_Body], request) -> _Body:
         return schema.model_validate(data)
     except ValidationError as exc:
         field = str(exc.errors()[0]["loc"][0])
-        code, message = _field_errors().get(field, ("invalid", _("The request is not valid.")))
+        code, message = (field_errors or _field_errors()).get(field, ("invalid", _("The request is not valid.")))
         raise ArenaError(400, code, message) from None
 
 
@@ -150,11 +152,17 @@ def _lang() -> str:
 def models(request):
     """The enabled models, for custom mode only: fetched when a person picks that mode,
     so that a random battle's pages never carry a model name."""
+    enabled = LLM.objects.filter(enabled=True)
+    if request.GET.get("workshop"):  # a room's own choice of models
+        from workshops.rules import find
+
+        room = find(request.GET["workshop"])
+        enabled = enabled.filter(slug__in=room.model_slugs) if room.model_slugs else enabled
     return JsonResponse(
         {
             "models": [
                 {"slug": m.slug, "name": m.name, "organization": m.organization, "params_b": m.params_b}
-                for m in LLM.objects.filter(enabled=True)
+                for m in enabled
             ]
         }
     )
@@ -162,7 +170,7 @@ def models(request):
 
 @api_view("POST")
 def consent(request):
-    body = _parse(ConsentBody, request)
+    body = parse_body(ConsentBody, request)
     visitor, _created = Visitor.objects.get_or_create(pk=request.visitor_id)
     visitor.terms_accepted_at = visitor.terms_accepted_at or timezone.now()
     visitor.publish_consent = body.publish is True
@@ -172,7 +180,7 @@ def consent(request):
 
 @api_view("POST")
 def create_battle(request):
-    body = _parse(BattleBody, request)
+    body = parse_body(BattleBody, request)
     visitor = Visitor.objects.filter(pk=request.visitor_id).first()
     if visitor is None or visitor.terms_accepted_at is None:
         raise ArenaError(403, "terms_required", _("Please accept the terms of use first."))
@@ -185,8 +193,19 @@ def create_battle(request):
             retry_after_s=10,
         )
     check_prompt_rate(str(visitor.pk), ip_hash(client_ip(request)))
+    mode, chosen, room, only_models = body.mode or "random", body.models or [], None, None
+    if body.workshop:  # the room lets it through (open, not full, its modes and models) and seats the visitor
+        from workshops.rules import admit_battle
+
+        room, only_models = admit_battle(body.workshop, str(visitor.pk), mode, chosen)
     battle = battles.start_battle(
-        visitor, body.prompt, body.mode or "random", body.models or [], workshop=body.workshop, language=_lang()
+        visitor,
+        body.prompt,
+        mode,
+        chosen,
+        workshop=room.code if room else None,
+        language=_lang(),
+        only_models=only_models,
     )
     return JsonResponse(
         {"id": str(battle.id), "ws": f"/ws/battles/{battle.id}/", "url": f"/battles/{battle.id}/"}, status=201
@@ -196,7 +215,7 @@ def create_battle(request):
 @api_view("POST")
 def vote(request, battle_id):
     battle = battles.battle_for_visitor(battle_id, request.visitor_id, action="vote")
-    body = _parse(VoteBody, request)
+    body = parse_body(VoteBody, request)
     tags, comments = body.tags or SideTags(), body.comments or SideComments()
     battles.cast_vote(
         battle, body.choice, {"a": tags.a or [], "b": tags.b or []}, {"a": comments.a or "", "b": comments.b or ""}
@@ -216,7 +235,7 @@ def reveal(request, battle_id):
 @api_view("POST")
 def worth(request, battle_id):
     battle = battles.battle_for_visitor(battle_id, request.visitor_id, action="worth")
-    body = _parse(WorthBody, request)
+    body = parse_body(WorthBody, request)
     return JsonResponse({"worth": battles.answer_worth(battle, body.worth).worth_extra_energy})
 
 
@@ -228,7 +247,7 @@ def reaction(request, message_id):
     battles.battle_for_visitor(message.turn.battle_id, request.visitor_id, action="reaction")
     if message.status != Message.Status.DONE:
         raise ArenaError(409, "not_finished", _("You can react once the answer is finished."))
-    body = _parse(ReactionBody, request)
+    body = parse_body(ReactionBody, request)
     obj, _created = Reaction.objects.update_or_create(
         message=message,
         defaults={"liked": body.liked, "tags": sorted(set(body.tags or [])), "comment": (body.comment or "").strip()},

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy
 from .errors import ArenaError
 from .models import LLM, SIDES, Battle, Message, Turn, Visitor, Vote
 from .pairing import Candidate, PairingError, choose_pair
+from .signals import battle_changed
 
 POSITIVE_TAGS = ("useful", "complete", "creative", "clear_formatting")
 NEGATIVE_TAGS = ("incorrect", "superficial", "instructions_not_followed")
@@ -91,11 +92,16 @@ def start_battle(
     models: list[str] | None = None,
     workshop: str | None = None,
     language: str = "fr",
+    only_models: list[str] | None = None,
 ) -> Battle:
+    """A new battle and its first turn. `only_models` narrows the catalogue (a workshop's)."""
     prompt = clean_prompt(prompt)
     if mode not in Battle.Mode.values:
         raise ArenaError(400, "unknown_mode", _("Unknown mode: %(mode)s.") % {"mode": mode})
-    catalogue = list(LLM.objects.filter(enabled=True))
+    catalogue = LLM.objects.filter(enabled=True)
+    if only_models:
+        catalogue = catalogue.filter(slug__in=only_models)
+    catalogue = list(catalogue)
     candidates = [Candidate(m.slug, m.params_b) for m in catalogue]
     try:
         slug_a, slug_b = choose_pair(
@@ -121,7 +127,17 @@ def start_battle(
             language=language,
         )
         _add_turn(battle, 0, prompt)
+    battle_changed.send(sender=Battle, battle=battle)
     return battle
+
+
+def _check_room(battle: Battle) -> None:
+    """A battle of a closed workshop takes no next turn and no vote (read under the
+    caller's transaction, with the room locked, so a vote and a close are ordered)."""
+    if battle.workshop_code:
+        from workshops.rules import check_room_allows
+
+        check_room_allows(battle.workshop_code)
 
 
 def _add_turn(battle: Battle, index: int, prompt: str) -> Turn:
@@ -136,6 +152,7 @@ def add_turn(battle: Battle, prompt: str) -> Turn:
     if battle.is_voted:
         raise ArenaError(409, "already_voted", _("This battle is over: you already voted."))
     with transaction.atomic():
+        _check_room(battle)
         last = battle.turns.select_for_update().order_by("-index").first()
         if last.index + 1 >= settings.ARENA_MAX_TURNS:
             raise ArenaError(
@@ -212,6 +229,7 @@ def cast_vote(battle: Battle, choice: str, tags: dict[str, list[str]], comments:
             if (existing.choice, existing.tags, existing.comments) == (choice, tags, comments):
                 return existing
             raise ArenaError(409, "already_voted", _("You already voted on this battle."))
+        _check_room(battle)
         last = battle.turns.order_by("-index").first()
         unfinished = last.messages.exclude(status__in=FINISHED)
         if unfinished.filter(status=Message.Status.ERROR).exists():
@@ -221,6 +239,7 @@ def cast_vote(battle: Battle, choice: str, tags: dict[str, list[str]], comments:
         vote = Vote.objects.create(battle=battle, choice=choice, tags=tags, comments=comments)
         battle.voted_at = timezone.now()
         battle.save(update_fields=["voted_at"])
+    battle_changed.send(sender=Battle, battle=battle)
     return vote
 
 
@@ -234,6 +253,9 @@ def answer_worth(battle: Battle, worth: bool) -> Vote:
         raise ArenaError(
             409, "no_question", _("The preferred answer did not use more energy: there is nothing to ask.")
         )
-    vote.worth_extra_energy = worth
-    vote.save(update_fields=["worth_extra_energy"])
+    with transaction.atomic():
+        _check_room(battle)
+        vote.worth_extra_energy = worth
+        vote.save(update_fields=["worth_extra_energy"])
+    battle_changed.send(sender=Battle, battle=battle)
     return vote

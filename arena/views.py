@@ -62,20 +62,21 @@ def _energy_totals(visitor_id: str) -> dict:
     }
 
 
-def home(request):
+def home_context(request) -> dict:
+    """What the arena page needs; a workshop's join page adds its room to it."""
     visitor = Visitor.objects.filter(pk=request.visitor_id).first()
     lang = _lang()
-    return render(
-        request,
-        "arena/home.html",
-        {
-            "terms_accepted": bool(visitor and visitor.terms_accepted_at),
-            "examples": EXAMPLE_PROMPTS.get(lang, EXAMPLE_PROMPTS["fr"]),
-            "modes": battles.MODE_LABELS,
-            "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS,
-            "totals": _energy_totals(request.visitor_id),
-        },
-    )
+    return {
+        "terms_accepted": bool(visitor and visitor.terms_accepted_at),
+        "examples": EXAMPLE_PROMPTS.get(lang, EXAMPLE_PROMPTS["fr"]),
+        "modes": battles.MODE_LABELS,
+        "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS,
+        "totals": _energy_totals(request.visitor_id),
+    }
+
+
+def home(request):
+    return render(request, "arena/home.html", home_context(request))
 
 
 def battle_page(request, battle_id):
@@ -96,8 +97,10 @@ def battle_page(request, battle_id):
         "tags_negative": battles.NEGATIVE_TAGS,
         "reveal": None,
     }
+    if battle.workshop_code:
+        context["workshop_code"] = battle.workshop_code
     if battle.is_voted:
-        zone = request.GET.get("zone") or None
+        zone = request.GET.get("zone") or _room_zone(battle)
         try:
             context["reveal"] = build_reveal(battle, _lang(), zone)
         except ArenaError:  # an unknown zone: the deployment's own
@@ -105,6 +108,15 @@ def battle_page(request, battle_id):
         context["zone"] = context["reveal"]["a"]["impacts"]["zone"] if context["reveal"]["a"]["impacts"] else None
         context["reveal_sides"] = [("a", context["reveal"]["a"]), ("b", context["reveal"]["b"])]
     return render(request, "arena/battle.html", context)
+
+
+def _room_zone(battle) -> str | None:
+    """A workshop's battles are shown in the room's electricity zone, if it chose one."""
+    if not battle.workshop_code:
+        return None
+    from workshops.models import Workshop
+
+    return Workshop.objects.filter(code=battle.workshop_code).values_list("zone", flat=True).first() or None
 
 
 def methodology_page(request):

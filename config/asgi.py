@@ -13,8 +13,12 @@ from django.urls import path  # noqa: E402
 
 from arena.consumers import BattleConsumer  # noqa: E402
 from arena.origins import SameOriginValidator  # noqa: E402
+from workshops.consumers import DashboardConsumer  # noqa: E402
 
-websocket_urlpatterns = [path("ws/battles/<uuid:battle_id>/", BattleConsumer.as_asgi())]
+websocket_urlpatterns = [
+    path("ws/battles/<uuid:battle_id>/", BattleConsumer.as_asgi()),
+    path("ws/workshops/<str:code>/", DashboardConsumer.as_asgi()),
+]
 
 application = ProtocolTypeRouter(
     {

@@ -178,6 +178,13 @@ ARENA_WORKER_TIMEOUT_S = envfloat("ARENA_WORKER_TIMEOUT_S", 150.0)  # above the 
 # Electricity zone for impacts (footprint/); PUE, WUE and hardware come from fixtures/footprint.
 ARENA_ZONE = os.getenv("ARENA_ZONE", "FRA")
 
+# Workshops (workshops/): room sizes, rates and the room leaderboard's threshold.
+WORKSHOP_MAX_PARTICIPANTS = envint("WORKSHOP_MAX_PARTICIPANTS", 300)  # the most a facilitator may ask for
+WORKSHOP_BATTLES_PER_MINUTE = envint("WORKSHOP_BATTLES_PER_MINUTE", 600)  # per room: 300 people, two each
+WORKSHOP_CREATES_PER_HOUR_IP = envint("WORKSHOP_CREATES_PER_HOUR_IP", 20)
+WORKSHOP_MIN_VOTES = envint("WORKSHOP_MIN_VOTES", 10)  # below this, the room leaderboard says "too early"
+WORKSHOP_DASHBOARD_DEBOUNCE_S = envfloat("WORKSHOP_DASHBOARD_DEBOUNCE_S", 0.3)  # events within it: one refresh
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

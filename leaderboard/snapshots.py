@@ -26,14 +26,16 @@ MIN_VOTES_DEFAULT = 1
 
 
 def _scope(filters: dict, date_field: str):
-    """Battles within the filters (mode, language, workshop, dates on `date_field`)."""
+    """Battles within the filters (mode, language, workshop rooms, dates on `date_field`)."""
     qs = Battle.objects.all()
     if filters.get("mode"):
         qs = qs.filter(mode=filters["mode"])
     if filters.get("language"):
         qs = qs.filter(language=filters["language"])
-    if filters.get("workshop"):
+    if filters.get("workshop"):  # one room's own leaderboard (its dashboard and summary)
         qs = qs.filter(workshop_code=filters["workshop"])
+    elif not filters.get("workshops"):  # rooms are left out of the public tables unless asked
+        qs = qs.filter(workshop_code__isnull=True)
     if filters.get("since"):
         qs = qs.filter(**{f"{date_field}__date__gte": filters["since"]})
     if filters.get("until"):

@@ -1,7 +1,7 @@
 """Leaderboard page, JSON and CSV.
 
 Without filters they read the stored snapshot (refreshed by Celery beat). With filters
-(mode, language, date range, workshop, minimum votes, style control, both_bad) the table
+(mode, language, date range, workshop rooms included, minimum votes, style control, both_bad) the table
 is computed on demand with fewer bootstrap rounds and cached for the refresh period.
 """
 
@@ -73,8 +73,10 @@ def parse_filters(params) -> tuple[dict, dict]:
                 filters[key] = dt.date.fromisoformat(params[key])
             except ValueError:
                 raise _bad_filter(_("%(key)s must be a date written YYYY-MM-DD.") % {"key": key}) from None
-    if params.get("workshop"):
-        filters["workshop"] = params["workshop"][:32]
+    if params.get("workshops"):  # workshop rooms are left out unless asked for
+        if params["workshops"] != "include":
+            raise _bad_filter(_("workshops must be include."))
+        filters["workshops"] = "include"
     if params.get("min_votes"):
         try:
             filters["min_votes"] = max(int(params["min_votes"]), 0)

@@ -88,7 +88,7 @@ def test_it_never_answers_a_json_body_with_a_5xx(owner_client, battles, body, wh
 @FUZZ
 @given(
     query=st.dictionaries(
-        st.sampled_from(["mode", "language", "since", "until", "workshop", "min_votes", "style", "both_bad", "zone"])
+        st.sampled_from(["mode", "language", "since", "until", "workshops", "min_votes", "style", "both_bad", "zone"])
         | TEXT,
         TEXT,
         max_size=4,

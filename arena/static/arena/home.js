@@ -30,7 +30,8 @@ for (const button of document.querySelectorAll("button.example")) {
 // never carry a model name.
 async function loadModels() {
   if (custom.dataset.loaded) return;
-  const response = await fetch("/api/models", { credentials: "same-origin" });
+  const room = form.dataset.workshop ? `?workshop=${encodeURIComponent(form.dataset.workshop)}` : "";
+  const response = await fetch(`/api/models${room}`, { credentials: "same-origin" });
   const { models } = await response.json();
   for (const model of models) {
     const label = document.createElement("label");
@@ -58,7 +59,9 @@ form.addEventListener("submit", async (event) => {
   const send = document.getElementById("send");
   send.disabled = true;
   try {
-    const battle = await postJSON("/api/battles", { prompt: prompt.value, mode, models: mode === "custom" ? models : [] });
+    const body = { prompt: prompt.value, mode, models: mode === "custom" ? models : [] };
+    if (form.dataset.workshop) body.workshop = form.dataset.workshop; // the room's battle
+    const battle = await postJSON("/api/battles", body);
     window.location.assign(battle.url);
   } catch (err) {
     error.textContent = err.message;

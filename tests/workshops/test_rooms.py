@@ -1,0 +1,280 @@
+"""Rooms over the public API and pages: create, join by code in any case, the room's
+rules for battles and votes, the facilitator's token, the frozen summary and its CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.test import Client
+
+from arena.errors import ArenaError
+from arena.models import Battle, Vote
+from leaderboard.snapshots import compute_leaderboard
+from workshops.models import CODE_ALPHABET, Participant, Workshop
+
+from .conftest import bearer, create_room, post_json
+
+pytestmark = pytest.mark.django_db
+
+
+def _start(client, code, **body):
+    return post_json(client, "/api/battles", {"prompt": "Bonjour", "workshop": code, **body})
+
+
+def _vote(client, battle, choice="a"):
+    return post_json(client, f"/api/battles/{battle.id}/vote", {"choice": choice})
+
+
+def _state(headers, code, state):
+    return post_json_headers(f"/api/workshops/{code}/state", {"state": state}, headers)
+
+
+def post_json_headers(url, data, headers):
+    import json
+
+    return Client().post(url, json.dumps(data), content_type="application/json", **headers)
+
+
+def test_it_creates_a_room_without_an_account(catalogue, clear_cache):
+    data, _client = create_room(language="en", modes=["random", "frugal"], max_participants=30)
+    assert len(data["code"]) == 6 and set(data["code"]) <= set(CODE_ALPHABET)
+    assert data["join_url"].endswith(f"/w/{data['code']}/")
+    assert data["dashboard_ws"] == f"/ws/workshops/{data['code']}/"
+    token = data["facilitator_url"].rstrip("/").rsplit("/", 1)[1]
+    room = Workshop.objects.get(code=data["code"])
+    assert (room.language, room.modes, room.max_participants) == ("en", ["random", "frugal"], 30)
+    # Stored hashed only: the token is nowhere in the row.
+    assert token not in str(Workshop.objects.filter(pk=room.pk).values().first())
+    assert room.token_matches(token) and not room.token_matches(token[:-1] + "x")
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"title": ""}, "invalid_title"),
+        ({"title": "x" * 121}, "invalid_title"),
+        ({"modes": ["turbo"]}, "unknown_mode"),
+        ({"models": ["gpt-17"]}, "invalid_models"),
+        ({"models": ["mesange"]}, "invalid_models"),
+        ({"zone": "MARS"}, "unknown_zone"),
+        ({"max_participants": 0}, "invalid_max_participants"),
+        ({"max_participants": 100_000}, "invalid_max_participants"),
+        ({"max_participants": "30"}, "invalid_max_participants"),
+        ({"language": "de"}, "invalid_language"),
+    ],
+)
+def test_it_refuses_a_bad_room_with_a_clear_error(catalogue, clear_cache, body, code):
+    response = post_json(Client(), "/api/workshops", {"title": "Atelier", **body})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == code
+    assert response.json()["error"]["message"]
+    assert not Workshop.objects.exists()
+
+
+def test_codes_are_case_insensitive_and_unknown_codes_get_a_message(room, owner_client):
+    data, _headers = room
+    code = data["code"]
+    response = owner_client.get(f"/w/{code.lower()}/")
+    assert response.status_code == 302 and response["Location"] == f"/w/{code}/"
+    page = owner_client.get(f"/w/{code}/")
+    assert page.status_code == 200 and "Classe de 4e B" in page.text and f'data-workshop="{code}"' in page.text
+    assert Participant.objects.filter(workshop__code=code).count() == 1
+    typed = owner_client.get("/w/", {"code": f" {code[:3].lower()}-{code[3:]} "})
+    assert typed.status_code == 302 and typed["Location"] == f"/w/{code}/"
+    unknown = owner_client.get("/w/QQQQQQ/")
+    assert unknown.status_code == 404 and "Aucun atelier ne porte ce code" in unknown.text
+    assert Client().get("/api/workshops/QQQQQQ").json()["error"]["code"] == "unknown_workshop"
+
+
+def test_the_home_page_has_a_join_box(catalogue, owner_client):
+    page = owner_client.get("/")
+    assert 'action="/w/"' in page.text and "Rejoindre un atelier" in page.text
+
+
+def test_battles_started_in_a_room_carry_it_and_keep_to_its_models_and_modes(
+    catalogue, owner_client, clear_cache, settings
+):
+    settings.ARENA_MAX_CONCURRENT_BATTLES = 10
+    data, _client = create_room(models=["mesange", "rouge-gorge"], modes=["random"])
+    for _ in range(3):
+        response = _start(owner_client, data["code"].lower())
+        assert response.status_code == 201, response.content
+    battles = Battle.objects.all()
+    assert {b.workshop_code for b in battles} == {data["code"]}
+    assert {b.model_a.slug for b in battles} | {b.model_b.slug for b in battles} <= {"mesange", "rouge-gorge"}
+    refused = _start(owner_client, data["code"], mode="frugal")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "unknown_mode"
+    assert Participant.objects.filter(workshop__code=data["code"]).count() == 1
+    # The room's custom list holds its models only.
+    listed = owner_client.get("/api/models", {"workshop": data["code"]}).json()["models"]
+    assert {m["slug"] for m in listed} == {"mesange", "rouge-gorge"}
+
+
+def test_a_full_room_refuses_one_more_person(catalogue, owner_client, stranger_client, clear_cache):
+    data, _client = create_room(max_participants=1)
+    assert _start(owner_client, data["code"]).status_code == 201
+    refused = _start(stranger_client, data["code"])
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "workshop_full"
+    assert stranger_client.get(f"/w/{data['code']}/").status_code == 409
+    assert Battle.objects.count() == 1
+
+
+def test_a_paused_room_takes_no_new_battle_but_its_votes(room, owner_client, make_battle, owner):
+    data, headers = room
+    battle = make_battle(visitor=owner)
+    Battle.objects.filter(pk=battle.pk).update(workshop_code=data["code"])
+    assert _state(headers, data["code"], "paused").json()["state"] == "paused"
+    refused = _start(owner_client, data["code"])
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "workshop_paused"
+    assert "pause" in refused.json()["error"]["message"]
+    assert _vote(owner_client, battle).status_code == 200
+    assert _state(headers, data["code"], "open").json()["state"] == "open"
+    assert _start(owner_client, data["code"]).status_code == 201
+
+
+def test_a_closed_room_refuses_battles_votes_and_turns_and_loses_nothing(room, owner_client, make_battle, owner):
+    from arena import battles as rules
+
+    data, headers = room
+    voted = make_battle(visitor=owner, vote="b")
+    waiting = make_battle(visitor=owner)
+    Battle.objects.filter(pk__in=[voted.pk, waiting.pk]).update(workshop_code=data["code"])
+    assert _state(headers, data["code"], "closed").status_code == 200
+    for response in (_start(owner_client, data["code"]), _vote(owner_client, waiting)):
+        assert response.status_code == 409
+        assert response.json()["error"] == {
+            "code": "workshop_closed",
+            "message": "Cet atelier est fermé : il n'accepte plus de combat ni de vote.",
+        }
+    with pytest.raises(ArenaError) as refused:
+        rules.add_turn(Battle.objects.get(pk=waiting.pk), "Encore ?")
+    assert refused.value.code == "workshop_closed"
+    # Nothing stored is lost: the voted battle keeps its vote, the other waits for nothing.
+    assert Vote.objects.get(battle=voted).choice == "b"
+    assert Battle.objects.filter(workshop_code=data["code"]).count() == 2
+    page = owner_client.get(f"/w/{data['code']}/")
+    assert page.status_code == 410 and f"/w/{data['code']}/bilan/" in page.text
+    reopen = _state(headers, data["code"], "open")
+    assert reopen.status_code == 409 and reopen.json()["error"]["code"] == "workshop_closed"
+
+
+def test_only_the_facilitator_runs_the_room(room, catalogue, owner_client, stranger_client):
+    data, headers = room
+    other, _client = create_room(title="Autre salle")
+    code = data["code"]
+    _start(owner_client, code)  # the owner is a participant now
+    for client in (owner_client, stranger_client):
+        for state in ("paused", "closed"):
+            response = post_json(client, f"/api/workshops/{code}/state", {"state": state})
+            assert response.status_code == 403 and response.json()["error"]["code"] == "facilitator_only"
+        assert client.get(f"/api/workshops/{code}/stats").status_code == 403
+        assert client.get(f"/api/workshops/{code}/summary").status_code == 409
+        assert client.get(f"/api/workshops/{code}/battles.csv").status_code == 409
+        assert client.get(f"/w/{code}/animer/").status_code == 403
+        assert client.get(f"/w/{code}/projection/").status_code == 403
+    # Another room's facilitator cannot run this one either.
+    others = bearer(other["facilitator_url"])
+    assert post_json_headers(f"/api/workshops/{code}/state", {"state": "closed"}, others).status_code == 403
+    assert Client().get(f"/api/workshops/{code}/stats", **others).status_code == 403
+    assert Client().get(f"/w/{code}/animer/{others['HTTP_AUTHORIZATION'][7:]}/").status_code == 403
+    assert Workshop.objects.get(code=code).state == "open"
+    assert Client().get(f"/api/workshops/{code}/stats", **headers).json()["participants"] == 1
+
+
+def test_the_facilitator_link_sets_a_cookie_and_leaves_the_url(room):
+    data, headers = room
+    token = headers["HTTP_AUTHORIZATION"][7:]
+    browser = Client()
+    response = browser.get(data["facilitator_url"].split("testserver")[1])
+    assert response.status_code == 302 and response["Location"] == f"/w/{data['code']}/animer/"
+    assert response.cookies[f"arena_room_{data['code']}"]["httponly"]
+    for url in (f"/w/{data['code']}/animer/", f"/w/{data['code']}/projection/", f"/w/{data['code']}/feuille/"):
+        page = browser.get(url)
+        assert page.status_code == 200, url
+        assert token not in page.text  # what is projected never shows the secret
+        assert data["join_url"] in page.text
+    facilitator = browser.get(f"/w/{data['code']}/animer/")
+    assert '<svg' in facilitator.text and 'class="qr"' in facilitator.text
+    assert browser.post(f"/w/{data['code']}/animer/", {"state": "paused"}).status_code == 302
+    assert Workshop.objects.get(code=data["code"]).state == "paused"
+
+
+def test_the_creation_form_shows_the_facilitator_link_once(catalogue, clear_cache):
+    browser = Client()
+    page = browser.post("/ateliers/", {"title": "Café IA", "max_participants": "25", "modes": ["random"]})
+    assert page.status_code == 201
+    room = Workshop.objects.get(title="Café IA")
+    assert (room.max_participants, room.modes) == (25, ["random"])
+    assert f"/w/{room.code}/animer/" in page.text
+    assert browser.get(f"/w/{room.code}/animer/").status_code == 200  # the cookie came with it
+    bad = browser.post("/ateliers/", {"title": ""})
+    assert bad.status_code == 400 and 'role="alert"' in bad.text
+
+
+def test_the_summary_is_frozen_at_close_and_the_csv_lists_exactly_the_rooms_battles(
+    room, make_battle, owner, stranger
+):
+    data, headers = room
+    code = data["code"]
+    other, _client = create_room(title="Autre salle")
+    mine = [make_battle(visitor=owner, vote="a"), make_battle(visitor=stranger, vote="tie"), make_battle()]
+    Battle.objects.filter(pk__in=[b.pk for b in mine]).update(workshop_code=code)
+    elsewhere = make_battle(vote="b")
+    Battle.objects.filter(pk=elsewhere.pk).update(workshop_code=other["code"])
+    make_battle(vote="a")  # a public battle
+    Vote.objects.filter(battle=mine[0]).update(worth_extra_energy=True, tags={"a": ["useful", "clear_formatting"], "b": []})
+
+    live = Client().get(f"/api/workshops/{code}/summary", **headers).json()
+    assert live["frozen"] is False and live["votes"] == 2
+    _state(headers, code, "closed")
+
+    summary = Client().get(f"/api/workshops/{code}/summary").json()  # public now, no token
+    assert summary["frozen"] is True and summary["state"] == "closed"
+    assert (summary["battles"], summary["votes"]) == (3, 2)
+    # 2 voted battles, (7.2 + 3.6) J each: 21.6 J = 0.006 Wh.
+    assert summary["energy"]["wh"] == pytest.approx(21.6 / 3600)
+    assert summary["energy"]["answers"] == 4
+    assert summary["worth"] == {"answered": 1, "yes": 1, "share_yes": 1.0}
+    assert [t["tag"] for t in summary["tags"]] == ["useful", "clear_formatting"]
+    assert summary["leaderboard"]["too_early"] is True
+    # Frozen: what happens to the database later does not move it.
+    Vote.objects.create(battle=mine[2], choice="a", tags={}, comments={})
+    assert Client().get(f"/api/workshops/{code}/summary").json()["votes"] == 2
+    english = Client()
+    english.cookies["django_language"] = "en"
+    assert "Too early" in english.get(f"/w/{code}/bilan/").text
+    assert "Trop tôt" in Client().get(f"/w/{code}/bilan/").text
+
+    rows = list(csv.DictReader(io.StringIO(Client().get(f"/api/workshops/{code}/battles.csv").text)))
+    assert sorted(r["battle"] for r in rows) == sorted(str(b.pk) for b in mine)
+    by_id = {r["battle"]: r for r in rows}
+    assert by_id[str(mine[0].pk)]["choice"] == "a" and by_id[str(mine[0].pk)]["worth_extra_energy"] == "True"
+    assert float(by_id[str(mine[0].pk)]["wh_a"]) == pytest.approx(0.002)
+    assert "Question" not in Client().get(f"/api/workshops/{code}/battles.csv").text  # no prompt leaves
+
+
+def test_rooms_stay_out_of_the_public_leaderboard_unless_asked(room, make_battle, owner):
+    data, _headers = room
+    for _ in range(3):
+        make_battle(vote="a")
+    in_room = [make_battle(model_a="albatros", model_b="mesange", vote="a") for _ in range(4)]
+    Battle.objects.filter(pk__in=[b.pk for b in in_room]).update(workshop_code=data["code"])
+    assert compute_leaderboard({}, bootstrap=10)["battles"] == 3
+    assert compute_leaderboard({"workshops": "include"}, bootstrap=10)["battles"] == 7
+    assert compute_leaderboard({"workshop": data["code"]}, bootstrap=10)["battles"] == 4
+    assert Client().get("/api/leaderboard", {"workshops": "include"}).json()["battles"] == 7
+    assert Client().get("/api/leaderboard", {"workshops": "yes"}).status_code == 400
+
+
+def test_the_room_leaderboard_ranks_once_there_are_enough_votes(room, make_battle, settings):
+    data, headers = room
+    settings.WORKSHOP_MIN_VOTES = 6
+    battles = [make_battle(model_a="albatros", model_b="mesange", vote="a") for _ in range(5)]
+    battles += [make_battle(model_a="heron", model_b="mesange", vote="b") for _ in range(1)]
+    Battle.objects.filter(pk__in=[b.pk for b in battles]).update(workshop_code=data["code"])
+    board = Client().get(f"/api/workshops/{data['code']}/stats", **headers).json()["leaderboard"]
+    assert board["too_early"] is False
+    assert board["rows"][0]["slug"] == "albatros"
+    assert all(r["lower"] <= r["rating"] <= r["upper"] for r in board["rows"])

@@ -1,0 +1,182 @@
+"""Workshop pages: create a room, join it, run it, project it, print it, sum it up.
+
+Every page works without JavaScript except the live dashboard updates. The facilitator's
+token travels once, in the facilitator link; that link stores it in an HttpOnly cookie and
+redirects to a URL without it, so a projected address bar never shows it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+from pydantic import ValidationError
+
+from arena.battles import MODE_LABELS
+from arena.errors import ArenaError
+from arena.models import LLM
+from arena.views import home_context
+
+from . import rules
+from .api import WorkshopBody, create_room, facilitator_token, links, remember_facilitator
+from .models import Workshop, normalize_code
+from .qr import qr_svg
+from .stats import frozen_or_live, room_stats
+
+
+def _message(request, exc: ArenaError, *, code: str = ""):
+    """A refusal as a page: what happened and a box to type another code."""
+    return render(request, "workshops/message.html", {"message": exc.message, "code": code}, status=exc.status)
+
+
+def _room_language(request, workshop: Workshop) -> None:
+    """The room's language, unless the person picked one with the switcher."""
+    if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
+        translation.activate(workshop.language)
+        request.LANGUAGE_CODE = workshop.language
+
+
+def _facilitated(request, code) -> Workshop:
+    workshop = rules.as_facilitator(code, facilitator_token(request, normalize_code(code)))
+    _room_language(request, workshop)
+    return workshop
+
+
+@require_http_methods(["GET", "POST"])
+def create_page(request):
+    context = {"modes": MODE_LABELS, "models": LLM.objects.filter(enabled=True), "errors": {}, "values": {}}
+    if request.method == "POST":
+        raw = {
+            "title": request.POST.get("title", ""),
+            "language": request.POST.get("language", "fr"),
+            "modes": request.POST.getlist("modes") or None,
+            "models": request.POST.getlist("models") or None,
+            "max_participants": int(request.POST["max_participants"])
+            if request.POST.get("max_participants", "").strip().isdigit()
+            else None,
+        }
+        context["values"] = raw
+        try:
+            body = WorkshopBody.model_validate(raw)
+            workshop, token = create_room(request, body)
+        except ValidationError:
+            context["error"] = _("Give the workshop a title of 1 to 120 characters, and a number of participants.")
+            return render(request, "workshops/create.html", context, status=400)
+        except ArenaError as exc:
+            context["error"] = exc.message
+            return render(request, "workshops/create.html", context, status=exc.status)
+        # The facilitator link is shown here, once, before anything is projected: the
+        # facilitator page itself never shows it.
+        response = render(
+            request, "workshops/created.html", {"room": workshop, "links": links(request, workshop, token)}, status=201
+        )
+        remember_facilitator(response, request, workshop.code, token)
+        return response
+    return render(request, "workshops/create.html", context)
+
+
+def join_lookup(request):
+    """The home page's "join a workshop" box: a typed code, any case, to the room."""
+    code = normalize_code(request.GET.get("code", ""))
+    if not code:
+        return _message(request, ArenaError(400, "empty_code", _("Type the code your facilitator shows.")))
+    return HttpResponseRedirect(reverse("workshop-join", args=[code]))
+
+
+def join(request, code):
+    try:
+        workshop = rules.find(code)
+        if workshop.code != code:  # typed in lower case: one address per room
+            return HttpResponseRedirect(reverse("workshop-join", args=[workshop.code]))
+        _room_language(request, workshop)
+        rules.join(workshop, request.visitor_id)
+    except ArenaError as exc:
+        closed = exc.code == "workshop_closed"
+        return render(
+            request,
+            "workshops/message.html",
+            {"message": exc.message, "code": code, "summary_code": normalize_code(code) if closed else None},
+            status=410 if closed else exc.status,
+        )
+    context = home_context(request)
+    if workshop.modes:
+        context["modes"] = [(value, label) for value, label in context["modes"] if value in workshop.modes]
+    context["room"] = workshop
+    return render(request, "arena/home.html", context)
+
+
+def facilitator_link(request, code, token):
+    """The link given at creation: keep the token in a cookie, go on without it in the URL."""
+    response = HttpResponseRedirect(reverse("workshop-facilitator", args=[normalize_code(code)]))
+    try:
+        workshop = rules.as_facilitator(code, token)
+    except ArenaError as exc:
+        return _message(request, exc)
+    remember_facilitator(response, request, workshop.code, token)
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def facilitator_page(request, code):
+    try:
+        workshop = _facilitated(request, code)
+        if request.method == "POST":
+            workshop = rules.set_state(workshop, request.POST.get("state", ""))
+            return HttpResponseRedirect(reverse("workshop-facilitator", args=[workshop.code]))
+    except ArenaError as exc:
+        return _message(request, exc, code=code)
+    room_links = links(request, workshop)
+    context = {
+        "room": workshop,
+        "links": room_links,
+        "qr": qr_svg(room_links["join_url"], title=_("QR code of the join address")),
+        "participants": workshop.participants.count(),
+    }
+    return render(request, "workshops/facilitator.html", context)
+
+
+def dashboard_page(request, code):
+    try:
+        workshop = _facilitated(request, code)
+    except ArenaError as exc:
+        return _message(request, exc, code=code)
+    stats = room_stats(workshop, request.LANGUAGE_CODE)
+    return render(
+        request,
+        "workshops/dashboard.html",
+        {"room": workshop, "stats": stats, "links": links(request, workshop), "projector": True},
+    )
+
+
+def sheet_page(request, code):
+    """A printable sheet: the code, the address and the QR code, nothing secret."""
+    try:
+        workshop = rules.find(code)
+    except ArenaError as exc:
+        return _message(request, exc, code=code)
+    _room_language(request, workshop)
+    room_links = links(request, workshop)
+    return render(
+        request,
+        "workshops/sheet.html",
+        {"room": workshop, "links": room_links, "qr": qr_svg(room_links["join_url"], scale=10)},
+    )
+
+
+def summary_page(request, code):
+    from .api import readable_summary
+
+    try:
+        workshop = readable_summary(request, code)
+    except ArenaError as exc:
+        return _message(request, exc, code=code)
+    _room_language(request, workshop)
+    return render(
+        request,
+        "workshops/summary.html",
+        {"room": workshop, "stats": frozen_or_live(workshop, request.LANGUAGE_CODE), "links": links(request, workshop)},
+    )
