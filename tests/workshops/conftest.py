@@ -31,7 +31,7 @@ def bearer(token_url: str) -> dict:
 
 
 @pytest.fixture
-def room(catalogue, clear_cache):
+def room(catalogue, clear_cache):  # noqa: F811  (the imported fixtures, by name)
     """(the API's answer, the facilitator's headers) for a fresh room."""
     data, _client = create_room()
     return data, bearer(data["facilitator_url"])

@@ -196,7 +196,7 @@ def test_the_facilitator_link_sets_a_cookie_and_leaves_the_url(room):
         assert token not in page.text  # what is projected never shows the secret
         assert data["join_url"] in page.text
     facilitator = browser.get(f"/w/{data['code']}/animer/")
-    assert '<svg' in facilitator.text and 'class="qr"' in facilitator.text
+    assert "<svg" in facilitator.text and 'class="qr"' in facilitator.text
     assert browser.post(f"/w/{data['code']}/animer/", {"state": "paused"}).status_code == 302
     assert Workshop.objects.get(code=data["code"]).state == "paused"
 
@@ -213,9 +213,7 @@ def test_the_creation_form_shows_the_facilitator_link_once(catalogue, clear_cach
     assert bad.status_code == 400 and 'role="alert"' in bad.text
 
 
-def test_the_summary_is_frozen_at_close_and_the_csv_lists_exactly_the_rooms_battles(
-    room, make_battle, owner, stranger
-):
+def test_the_summary_is_frozen_at_close_and_the_csv_lists_exactly_the_rooms_battles(room, make_battle, owner, stranger):
     data, headers = room
     code = data["code"]
     other, _client = create_room(title="Autre salle")
@@ -224,7 +222,9 @@ def test_the_summary_is_frozen_at_close_and_the_csv_lists_exactly_the_rooms_batt
     elsewhere = make_battle(vote="b")
     Battle.objects.filter(pk=elsewhere.pk).update(workshop_code=other["code"])
     make_battle(vote="a")  # a public battle
-    Vote.objects.filter(battle=mine[0]).update(worth_extra_energy=True, tags={"a": ["useful", "clear_formatting"], "b": []})
+    Vote.objects.filter(battle=mine[0]).update(
+        worth_extra_energy=True, tags={"a": ["useful", "clear_formatting"], "b": []}
+    )
 
     live = Client().get(f"/api/workshops/{code}/summary", **headers).json()
     assert live["frozen"] is False and live["votes"] == 2
