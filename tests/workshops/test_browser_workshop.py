@@ -1,0 +1,96 @@
+"""A whole workshop in headless Chromium: a facilitator opens a room, three people join
+(one types the code, one opens the join URL, one "scans" the projected QR code), each
+plays a battle and votes, and the projector page, open the whole time and never reloaded,
+shows the three votes and the room's energy."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from tests.conftest import ARTIFACTS, make_llm
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+SHOTS = ARTIFACTS / "workshops"
+
+
+@pytest.fixture
+def arena(live_arena, arena_workers, transactional_db):
+    for slug in ("tiny-a", "tiny-b"):
+        make_llm(slug, arena_workers[slug])
+    return live_arena
+
+
+def play_a_battle(page, prompt: str) -> None:
+    page.get_by_label("J'accepte les conditions d'utilisation.").check()
+    page.get_by_role("button", name="Commencer").click()
+    page.get_by_role("textbox", name="Votre question").fill(prompt)
+    page.get_by_role("button", name="Envoyer aux deux modèles").click()
+    page.wait_for_url("**/battles/**")
+    for side in "ab":
+        page.wait_for_selector(f'.answer[data-side="{side}"][data-status="done"]', timeout=90_000)
+    page.get_by_label("A est meilleur").check()
+    page.get_by_role("button", name="Voter et révéler les modèles").click()
+    page.wait_for_selector("#reveal", timeout=30_000)
+
+
+def test_a_room_plays_and_the_projector_follows_live(arena, browser):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    facilitator = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+    page = facilitator.new_page()
+    page.goto(arena + "/ateliers/")
+    page.get_by_label("Titre (montré aux participants)").fill("Café IA de la médiathèque")
+    page.get_by_role("button", name="Ouvrir la salle").click()
+    facilitator_url = page.get_by_role("textbox", name="Lien d'animation").input_value()
+    assert "/animer/" in facilitator_url
+    page.get_by_role("link", name="Aller à la page d'animation").click()
+    code = page.locator(".big-code strong").inner_text()
+    join_url = page.locator(".big-url").inner_text()
+    assert join_url == f"{arena}/w/{code}/"
+    assert facilitator_url.rsplit("/", 2)[1] not in page.content()  # the token is not on the page
+    page.screenshot(path=str(SHOTS / "facilitator.png"), full_page=True)
+    scanned = [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(page.locator("svg.qr").screenshot())))]
+    assert scanned == [join_url]
+
+    projector = facilitator.new_page()
+    projector.goto(f"{arena}/w/{code}/projection/")
+    projector.evaluate("window.neverReloaded = true")
+    assert projector.locator("#n-votes").inner_text() == "0"
+
+    people = [browser.new_context(locale="fr-FR", viewport={"width": 360, "height": 740}) for _ in range(3)]
+    typed = people[0].new_page()
+    typed.goto(arena + "/")
+    typed.get_by_label("Code affiché par la personne qui anime").fill(code.lower())
+    typed.get_by_role("button", name="Rejoindre").click()
+    typed.wait_for_url(f"**/w/{code}/")
+    by_link = people[1].new_page()
+    by_link.goto(join_url)
+    by_qr = people[2].new_page()
+    by_qr.goto(scanned[0])
+    for page_ in (typed, by_link, by_qr):
+        assert "Café IA de la médiathèque" in page_.inner_text(".room-banner")
+        assert page_.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scroll on a phone
+    projector.wait_for_function("document.getElementById('n-participants').textContent.trim() === '3'", timeout=5000)
+
+    for n, page_ in enumerate((typed, by_link, by_qr), start=1):
+        play_a_battle(page_, f"Question {n} : pourquoi le ciel est-il bleu ?")
+        projector.wait_for_function(f"document.getElementById('n-votes').textContent.trim() === '{n}'", timeout=5000)
+    assert projector.evaluate("window.neverReloaded") is True
+    energy = projector.locator("#room-energy").inner_text()
+    assert "Wh" in energy and not energy.startswith("0 ")
+    assert projector.locator("#n-battles").inner_text() == "3"
+    projector.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
+
+    # Closing: the next battle is refused with a clear message; the summary is public.
+    page.get_by_role("button", name="Fermer définitivement").click()
+    assert "La salle est fermée." in page.inner_text("main")
+    typed.goto(join_url)
+    assert "Cet atelier est fermé" in typed.inner_text("main")
+    typed.get_by_role("link", name="Voir le bilan de l'atelier").click()
+    assert typed.locator("#n-votes").inner_text() == "3"
+    typed.screenshot(path=str(SHOTS / "summary-phone.png"), full_page=True)
+    for context in (facilitator, *people):
+        context.close()
