@@ -132,9 +132,9 @@ def test_database_url() -> str:
     return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture
-def live_arena(transactional_db, tmp_path):
-    """The arena served by daphne in a child process, on the test database."""
+def serve_arena(log_path, **extra_env):
+    """The arena served by daphne in a child process on the test database: (URL, process).
+    `extra_env` overrides the environment (e.g. a shared CACHE_KEY_PREFIX for two processes)."""
     import os
     import socket
     import subprocess
@@ -144,19 +144,19 @@ def live_arena(transactional_db, tmp_path):
     from config.serve import daphne_command
     from inference_workers.engines import REPO, free_port
 
-    database_url = test_database_url()
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": test_database_url(),
         "ARENA_MAX_TOKENS": "24",
         "DEBUG": "False",
         "ARENA_PROMPTS_PER_MINUTE_VISITOR": "100",
         "ARENA_PROMPTS_PER_MINUTE_IP": "1000",
         # Its own rate-limit counters when the cache is a shared Redis.
         "CACHE_KEY_PREFIX": f"live-{port}",
+        **extra_env,
     }
-    log = open(tmp_path / "daphne.log", "wb")
+    log = open(log_path, "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", *daphne_command("127.0.0.1", port)],
         cwd=REPO,
@@ -164,6 +164,7 @@ def live_arena(transactional_db, tmp_path):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    proc.log = log
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -171,10 +172,21 @@ def live_arena(transactional_db, tmp_path):
             break
         except OSError:
             time.sleep(0.2)
-    yield f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{port}", proc
+
+
+def stop_arena(proc) -> None:
     proc.terminate()
     proc.wait(timeout=10)
-    log.close()
+    proc.log.close()
+
+
+@pytest.fixture
+def live_arena(transactional_db, tmp_path):
+    """The arena served by daphne in a child process, on the test database."""
+    url, proc = serve_arena(tmp_path / "daphne.log")
+    yield url
+    stop_arena(proc)
 
 
 @pytest.fixture(scope="module")
