@@ -192,12 +192,13 @@ def create_battle(request):
             % {"n": settings.ARENA_MAX_CONCURRENT_BATTLES},
             retry_after_s=10,
         )
-    check_prompt_rate(str(visitor.pk), ip_hash(client_ip(request)))
     mode, chosen, room, only_models = body.mode or "random", body.models or [], None, None
     if body.workshop:  # the room lets it through (open, not full, its modes and models) and seats the visitor
         from workshops.rules import admit_battle
 
         room, only_models = admit_battle(body.workshop, str(visitor.pk), mode, chosen)
+    # A class shares one address: in a room, the room's own rate stands in for the network's.
+    check_prompt_rate(str(visitor.pk), None if room else ip_hash(client_ip(request)))
     battle = battles.start_battle(
         visitor,
         body.prompt,

@@ -73,9 +73,9 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             return
         self.language = battle.language
         client = self.scope.get("client") or ("", 0)
-        self.socket_slots = await database_sync_to_async(open_socket_slots)(
-            self.visitor_id, ip_hash(client[0]) if client[0] else None
-        )
+        # A class shares one address: a workshop room's own limits stand in for the network's.
+        self.network = ip_hash(client[0]) if client[0] and not battle.workshop_code else None
+        self.socket_slots = await database_sync_to_async(open_socket_slots)(self.visitor_id, self.network)
         if self.socket_slots is None:  # too many sockets open from this visitor or network
             await self.close(code=4429)
             return
@@ -129,8 +129,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
     async def _next_turn(self, text):
         if any(not t.done() for t in [*self.tasks.values(), *self.pacer_tasks]):
             raise ArenaError(409, "answers_pending", _("Wait until both answers are finished."))
-        client = self.scope.get("client") or ("", 0)
-        await database_sync_to_async(check_prompt_rate)(self.visitor_id, ip_hash(client[0]))
+        await database_sync_to_async(check_prompt_rate)(self.visitor_id, self.network)
         await database_sync_to_async(lambda: battles.add_turn(Battle.objects.get(pk=self.battle_id), text))()
         await self._start_pending()
 
@@ -161,8 +160,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await self._error(side, "answer_streaming", _("This answer is still streaming."))
             return
         # A retry asks a model for a new answer: it counts like a prompt.
-        client = self.scope.get("client") or ("", 0)
-        await database_sync_to_async(check_prompt_rate)(self.visitor_id, ip_hash(client[0]))
+        await database_sync_to_async(check_prompt_rate)(self.visitor_id, self.network)
         try:
             await database_sync_to_async(lambda: battles.retry_answer(Battle.objects.get(pk=self.battle_id), side))()
         except ArenaError as exc:

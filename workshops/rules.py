@@ -110,7 +110,8 @@ def admit_battle(code: str, visitor_id: str, mode: str, models: list[str]) -> tu
     if workshop.model_slugs and any(m not in workshop.model_slugs for m in models):
         raise ArenaError(400, "invalid_models", _("This workshop does not offer this model."))
     join(workshop, visitor_id)
-    if not _hit(f"room:{workshop.code}", settings.WORKSHOP_BATTLES_PER_MINUTE):
+    # Two battles per seat per minute at most: the room's rate replaces its network's.
+    if not _hit(f"room:{workshop.code}", min(settings.WORKSHOP_BATTLES_PER_MINUTE, 2 * workshop.max_participants)):
         raise ArenaError(
             429,
             "rate_limited",

@@ -278,3 +278,20 @@ def test_the_room_leaderboard_ranks_once_there_are_enough_votes(room, make_battl
     assert board["too_early"] is False
     assert board["rows"][0]["slug"] == "albatros"
     assert all(r["lower"] <= r["rating"] <= r["upper"] for r in board["rows"])
+
+
+def test_a_class_behind_one_address_is_limited_by_its_room_not_its_network(catalogue, clear_cache, settings):
+    from tests.arena.conftest import _client_for, _visitor
+
+    settings.ARENA_PROMPTS_PER_MINUTE_IP = 2
+    settings.ARENA_MAX_CONCURRENT_BATTLES = 10
+    data, _client = create_room(max_participants=4)
+    people = [_client_for(_visitor()) for _ in range(4)]
+    assert [_start(p, data["code"]).status_code for p in people] == [201] * 4  # one address, four people
+    outside = [post_json(p, "/api/battles", {"prompt": "Bonjour"}).status_code for p in people[:3]]
+    assert outside == [201, 201, 429]  # the network's limit still holds outside the room
+    # The room's own rate: two battles per seat per minute.
+    assert [_start(people[0], data["code"]).status_code for _ in range(4)] == [201, 201, 201, 201]
+    refused = _start(people[1], data["code"])
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+    assert "atelier" in refused.json()["error"]["message"]
