@@ -92,5 +92,20 @@ def test_a_room_plays_and_the_projector_follows_live(arena, browser):
     typed.get_by_role("link", name="Voir le bilan de l'atelier").click()
     assert typed.locator("#n-votes").inner_text() == "3"
     typed.screenshot(path=str(SHOTS / "summary-phone.png"), full_page=True)
+    # Every workshop page reads on a phone without sideways scrolling.
+    page.set_viewport_size({"width": 360, "height": 740})
+    for path in (
+        "/ateliers/",
+        f"/w/{code}/animer/",
+        f"/w/{code}/projection/",
+        f"/w/{code}/feuille/",
+        f"/w/{code}/bilan/",
+    ):
+        page.goto(arena + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
+    page.goto(f"{arena}/w/{code}/projection/")
+    page.keyboard.press("ArrowRight")  # the debate questions, by keyboard
+    assert page.locator("#questions > li:not([hidden])").count() == 1
+    assert page.locator("#questions > li").nth(1).is_visible()
     for context in (facilitator, *people):
         context.close()

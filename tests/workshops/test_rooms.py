@@ -295,3 +295,16 @@ def test_a_class_behind_one_address_is_limited_by_its_room_not_its_network(catal
     refused = _start(people[1], data["code"])
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
     assert "atelier" in refused.json()["error"]["message"]
+
+
+def test_staff_see_every_room_in_the_admin_without_its_token(room, django_user_model):
+    data, headers = room
+    staff = django_user_model.objects.create_superuser("staff", "staff@example.org", "pw-long-enough-1")
+    client = Client()
+    client.force_login(staff)
+    listing = client.get("/admin/workshops/workshop/")
+    assert listing.status_code == 200 and data["code"] in listing.text
+    room_page = client.get(f"/admin/workshops/workshop/{Workshop.objects.get(code=data['code']).pk}/change/")
+    assert room_page.status_code == 200
+    assert Workshop.objects.get(code=data["code"]).token_digest not in room_page.text
+    assert headers["HTTP_AUTHORIZATION"][7:] not in room_page.text

@@ -4,8 +4,8 @@ in Redis, not in a process). Runs in CI's PostgreSQL + Redis pass."""
 
 from __future__ import annotations
 
-import time
 import os
+import time
 
 import pytest
 
