@@ -18,6 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from inference.routing import backend_for
+
 from .errors import ArenaError
 from .models import LLM, SIDES, Battle, Message, Turn, Visitor, Vote
 from .pairing import Candidate, PairingError, choose_pair
@@ -101,7 +103,8 @@ def start_battle(
     catalogue = LLM.objects.filter(enabled=True)
     if only_models:
         catalogue = catalogue.filter(slug__in=only_models)
-    catalogue = list(catalogue)
+    # A remote API whose key is not set stays out of new battles.
+    catalogue = [m for m in catalogue if backend_for(m).ready]
     candidates = [Candidate(m.slug, m.params_b) for m in catalogue]
     try:
         slug_a, slug_b = choose_pair(

@@ -18,6 +18,25 @@ def read_catalogue(path: str | Path) -> list[dict]:
     return entries
 
 
+API_FIELDS = ("base_url", "model", "key_env", "provider")
+
+
+def _remote_api(entry: dict) -> dict:
+    """An entry's `api` block (a remote OpenAI-compatible API, estimated), checked; {} for
+    a metered worker. Exactly one of `worker` and `api`."""
+    api = entry.get("api")
+    if bool(api) == bool(entry.get("worker")):
+        raise ValueError(f"{entry.get('slug')}: give either `worker` (metered) or `api` (remote), not both or none")
+    if not api:
+        return {}
+    missing = [f for f in API_FIELDS if not api.get(f)]
+    if missing:
+        raise ValueError(f"{entry['slug']}: the api block needs {', '.join(missing)}")
+    if "key" in api:
+        raise ValueError(f"{entry['slug']}: never put a key in the catalogue; name its variable in key_env")
+    return {k: api[k] for k in (*API_FIELDS, "key_optional", "url_env") if k in api}
+
+
 def load_catalogue(path: str | Path, *, disable_others: bool = True) -> tuple[int, int]:
     """Create or update every model of the file; returns (created, updated).
 
@@ -40,8 +59,9 @@ def load_catalogue(path: str | Path, *, disable_others: bool = True) -> tuple[in
             "description_fr": entry["description"]["fr"],
             "description_en": entry["description"]["en"],
             "hf_id": entry.get("hf_id", ""),
-            "worker_env": entry["worker"]["env"],
-            "worker_default_url": entry["worker"].get("default", ""),
+            "worker_env": (entry.get("worker") or {}).get("env", ""),
+            "worker_default_url": (entry.get("worker") or {}).get("default", ""),
+            "remote_api": _remote_api(entry),
             "identity_words": list(entry.get("identity_words", [])),
             "enabled": bool(entry.get("enabled", True)),
         }

@@ -30,6 +30,7 @@ from inference.routing import Backend, backend_for
 
 from . import battles
 from .errors import ArenaError
+from .impacts import estimated_record
 from .limits import check_prompt_rate, close_socket_slots, open_socket_slots
 from .models import SIDES, STREAM_HEARTBEAT_S, Attempt, Battle, Message
 from .pacing import Pacer
@@ -255,14 +256,17 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         """A cut answer never gets its final chunk: ask its worker what it cost."""
         finished = await self.models.aborted_energy(job.backend, job.attempt.request_id)
         usage = finished.usage if finished else None
+        prompt_tokens, completion_tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (None, None)
+        if not job.backend.metered:  # a remote API: the content chunks received stand for its tokens
+            completion_tokens = answer.chunks
         await database_sync_to_async(_finish)(
             job,
             status,
             "".join(parts),
             answer,
             finished.energy if finished else None,
-            usage.prompt_tokens if usage else None,
-            usage.completion_tokens if usage else None,
+            prompt_tokens,
+            completion_tokens,
             error_code,
         )
 
@@ -292,6 +296,10 @@ def _finish(
     job: _Job, status, content, answer: AnswerStream, energy, prompt_tokens, completion_tokens, error_code=""
 ) -> Message:
     message = Message.objects.select_related("turn__battle__model_a", "turn__battle__model_b").get(pk=job.message_id)
+    if not job.backend.metered:  # a remote API meters nothing: its answer gets EcoLogits' estimate
+        energy = estimated_record(
+            message.turn.battle.model(message.side), prompt_tokens, completion_tokens, answer.elapsed_ms()
+        )
     message.finish(
         job.attempt,
         status,

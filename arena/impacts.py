@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.conf import settings
 
 import footprint
+from inference_workers.protocol import EnergyRecord
 
 
 def deployment_profile():
@@ -37,3 +38,28 @@ def ecologits_estimate(
         "gwp_g": est.gwp_g.value,
         "source": est.source,
     }
+
+
+ESTIMATE_METHOD = "ecologits"
+
+
+def estimated_record(llm, prompt_tokens: int | None, completion_tokens: int | None, duration_ms: int | None):
+    """The energy of a remote API's answer, which meters nothing: EcoLogits' estimate for
+    this model and these tokens, as a record that says `measured: false, method: ecologits`.
+
+    EcoLogits gives energy at the wall (PUE included) while a record holds the servers'
+    own energy, as a worker's does: the estimate is divided by the deployment profile's
+    central PUE, the one the estimate used, and the footprint multiplies it back."""
+    estimate = ecologits_estimate(llm, prompt_tokens, completion_tokens, duration_ms)
+    if estimate is None:
+        return None
+    pue = deployment_profile().pue.value
+    return EnergyRecord(
+        measured=False,
+        method=ESTIMATE_METHOD,
+        energy_j=estimate["energy_wh"] * 3600.0 / pue,
+        duration_s=(duration_ms or 0) / 1000.0,
+        devices=[f"remote API ({llm.remote_api.get('provider', '')})"],
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+    )

@@ -49,8 +49,11 @@ class LLM(models.Model):
     description_fr = models.TextField(blank=True)
     description_en = models.TextField(blank=True)
     hf_id = models.CharField(max_length=200, blank=True)
-    worker_env = models.CharField(max_length=100, help_text="environment variable holding the worker URL")
+    worker_env = models.CharField(max_length=100, blank=True, help_text="environment variable holding the worker URL")
     worker_default_url = models.URLField(blank=True)
+    # A remote OpenAI-compatible API instead of a metered worker: {"base_url", "model",
+    # "key_env", "provider", "key_optional"?, "url_env"?}. Only the key's variable name is kept.
+    remote_api = models.JSONField(default=dict, blank=True)
     identity_words = models.JSONField(default=list, blank=True)
     enabled = models.BooleanField(default=True)
 

@@ -1,7 +1,8 @@
 """Stream one answer from a backend, then settle what it cost.
 
 `ModelClient.answer(...)` returns an `AnswerStream`: iterate it for the text deltas;
-once it ends, `outcome` holds the usage and the worker's typed `EnergyRecord`. A failed
+once it ends, `outcome` holds the usage and the worker's typed `EnergyRecord` (none from a
+remote API: its final chunk carries only the usage, asked for with `stream_options`). A failed
 answer raises `AnswerFailed` with a stable code (the arena words it for people). An
 answer the arena cut (stop, a closed socket) never gets its final chunk: `aborted_energy`
 asks the worker for it by request id.
@@ -60,7 +61,10 @@ class AnswerStream:
         self.backend = backend
         self.request_id = request_id
         self._body = {"model": backend.served_name, "messages": messages, "stream": True, "max_tokens": max_tokens}
+        if not backend.metered:  # a remote API reports usage in a last chunk only when asked
+            self._body["stream_options"] = {"include_usage": True}
         self.outcome: Outcome | None = None
+        self.chunks = 0  # content chunks received: the token count of a remote answer cut short
         self._started = time.monotonic()
         self.ttft_ms: int | None = None
 
@@ -71,7 +75,7 @@ class AnswerStream:
                 "POST",
                 self.backend.url + "/v1/chat/completions",
                 json=self._body,
-                headers={"X-Request-ID": self.request_id},
+                headers={"X-Request-ID": self.request_id, **self.backend.headers()},
             ) as resp:
                 if resp.status_code != 200:
                     await resp.aread()
@@ -79,11 +83,14 @@ class AnswerStream:
                 async for chunk in sse_json(resp):
                     if "error" in chunk:
                         raise AnswerFailed((chunk["error"] or {}).get("code") or "worker_error")
-                    if chunk.get("energy") is not None:
+                    if chunk.get("energy") is not None or (not self.backend.metered and chunk.get("usage")):
                         final = chunk
                     for choice in chunk.get("choices") or []:
+                        if choice.get("finish_reason") and not self.backend.metered and final is None:
+                            final = {}  # a whole answer; a usage chunk may still follow
                         text = (choice.get("delta") or {}).get("content")
                         if text:
+                            self.chunks += 1
                             if self.ttft_ms is None:
                                 self.ttft_ms = int((time.monotonic() - self._started) * 1000)
                             yield text
@@ -95,21 +102,25 @@ class AnswerStream:
             raise AnswerFailed("engine_down") from None
         if final is None:
             raise AnswerFailed("cut_off")
-        self.outcome = _outcome(final, self.ttft_ms)
+        self.outcome = _outcome(final, self.ttft_ms, metered=self.backend.metered, chunks=self.chunks)
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self._started) * 1000)
 
 
-def _outcome(final: dict, ttft_ms: int | None) -> Outcome:
+def _outcome(final: dict, ttft_ms: int | None, *, metered: bool = True, chunks: int | None = None) -> Outcome:
+    """The usage and energy of a whole answer (a remote API that sent no usage: its
+    content chunks stand for its tokens, one token per chunk as OpenAI streams them)."""
     usage = final.get("usage") or {}
-    try:
-        energy = EnergyRecord.model_validate(final["energy"])
-    except ValidationError:
-        raise AnswerFailed("worker_error") from None
+    energy = None
+    if metered:  # a remote API's answer gets its estimate in the arena, which knows the model
+        try:
+            energy = EnergyRecord.model_validate(final["energy"])
+        except ValidationError:
+            raise AnswerFailed("worker_error") from None
     return Outcome(
         prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
+        completion_tokens=usage.get("completion_tokens", chunks),
         energy=energy,
         ttft_ms=ttft_ms,
     )
@@ -126,7 +137,9 @@ class ModelClient:
 
     async def aborted_energy(self, backend: Backend, request_id: str) -> FinishedRequest | None:
         """The worker's record of a request we cut, once its meter has closed it (None when
-        the worker itself is gone, or never closed it)."""
+        the worker itself is gone, or never closed it, or the backend is a remote API)."""
+        if not backend.metered:
+            return None
         for _ in range(ABORTED_LOOKUP_TRIES):
             try:
                 resp = await self._client.get(f"{backend.url}/v1/requests/{request_id}", timeout=1.0)

@@ -1,9 +1,13 @@
 """Which backend answers for a catalogue model.
 
-Today a backend is one metered inference worker, found by URL: the environment variable
-the catalogue entry names (so deployments point at their own workers without editing
-the catalogue), else the entry's default. Replicas and remote APIs are later kinds of
-backend; callers only see `Backend`.
+Two kinds of backend:
+- a metered inference worker (`kind="worker"`), found by URL: the environment variable the
+  catalogue entry names (so deployments point at their own workers without editing the
+  catalogue), else the entry's default. Its final chunk carries the worker's EnergyRecord.
+- a remote OpenAI-compatible API (`kind="api"`: a provider's service, ChatGPT, Mistral...),
+  which meters nothing: its answers get an EcoLogits estimate. Its key is read from the
+  environment variable the entry names at request time, and never stored or logged.
+Callers only see `Backend`.
 """
 
 from __future__ import annotations
@@ -18,11 +22,27 @@ class Backend:
 
     url: str  # base URL of an OpenAI-compatible server, without a trailing slash
     served_name: str  # the `model` field the server expects
+    kind: str = "worker"  # "worker" (metered) or "api" (remote, estimated)
+    key_env: str = ""  # api: the environment variable holding its key
+    key_optional: bool = False  # api: a keyless endpoint (the demo's local one)
 
     @property
     def label(self) -> str:
-        """What the `Attempt` table records as the backend that served a try."""
+        """What the `Attempt` table records as the backend that served a try (never a key)."""
         return self.url
+
+    @property
+    def metered(self) -> bool:
+        return self.kind == "worker"
+
+    @property
+    def ready(self) -> bool:
+        """False for a remote API whose key is not set: it stays out of new battles."""
+        return self.metered or self.key_optional or bool(os.environ.get(self.key_env))
+
+    def headers(self) -> dict[str, str]:
+        key = os.environ.get(self.key_env) if self.key_env else None
+        return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def worker_url(worker_env: str, default_url: str) -> str:
@@ -31,4 +51,13 @@ def worker_url(worker_env: str, default_url: str) -> str:
 
 def backend_for(llm) -> Backend:
     """The backend for a catalogue model (an `arena.models.LLM`, or anything with its fields)."""
+    api = getattr(llm, "remote_api", None) or {}
+    if api:
+        return Backend(
+            url=worker_url(api.get("url_env", ""), api["base_url"]),
+            served_name=api["model"],
+            kind="api",
+            key_env=api.get("key_env", ""),
+            key_optional=bool(api.get("key_optional")),
+        )
     return Backend(url=worker_url(llm.worker_env, llm.worker_default_url), served_name=llm.slug)

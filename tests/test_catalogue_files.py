@@ -35,7 +35,6 @@ REQUIRED_FIELDS = {
     "architecture": str,
     "release_date": (str, datetime.date),
     "description": dict,
-    "worker": dict,
     "identity_words": list,
     "enabled": bool,
 }
@@ -51,6 +50,11 @@ def _models(path):
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
+def _workers(path):
+    """The metered entries (a `worker` block), not the remote APIs."""
+    return [m for m in _models(path) if "api" not in m]
+
+
 both_files = pytest.mark.parametrize("path", [DEMO, PRODUCTION], ids=["demo", "production"])
 
 
@@ -64,7 +68,7 @@ def test_it_loads_a_non_empty_list_of_models(path):
 @both_files
 def test_it_documents_the_schema_at_the_top(path):
     head = path.read_text(encoding="utf-8").split("\n- slug:", 1)[0]
-    for field in REQUIRED_FIELDS:
+    for field in (*REQUIRED_FIELDS, "worker"):
         assert f"#   {field}" in head, field
 
 
@@ -123,8 +127,27 @@ def test_it_describes_every_model_in_french_and_english(path):
 
 
 @both_files
+def test_it_gives_each_model_either_a_worker_or_a_remote_api(path):
+    for model in _models(path):
+        assert ("worker" in model) != ("api" in model), model["slug"]
+        api = model.get("api")
+        if api:
+            assert {"base_url", "model", "key_env", "provider"} <= set(api), model["slug"]
+            assert "key" not in api, f"{model['slug']}: a key in the catalogue"
+            assert re.fullmatch(r"[A-Z][A-Z0-9_]*", api["key_env"]), model["slug"]
+            assert re.fullmatch(r"https?://[^\s/]+(:\d+)?(/.*)?", api["base_url"]), model["slug"]
+
+
+def test_the_demo_has_one_keyless_remote_api_through_a_local_worker():
+    remote = [m for m in _models(DEMO) if "api" in m]
+    assert len(remote) == 1 and remote[0]["api"]["key_optional"] is True
+    served = {m["slug"]: m["worker"]["default"] for m in _workers(DEMO)}
+    assert served[remote[0]["api"]["model"]] == remote[0]["api"]["base_url"]
+
+
+@both_files
 def test_it_names_worker_env_variables_after_the_slug(path):
-    models = _models(path)
+    models = _workers(path)
     envs = [m["worker"]["env"] for m in models]
     assert len(envs) == len(set(envs))
     for model in models:
@@ -135,7 +158,7 @@ def test_it_names_worker_env_variables_after_the_slug(path):
 
 @both_files
 def test_it_uses_distinct_default_worker_urls(path):
-    defaults = [m["worker"]["default"] for m in _models(path)]
+    defaults = [m["worker"]["default"] for m in _workers(path)]
     assert len(defaults) == len(set(defaults))
 
 
@@ -147,18 +170,18 @@ def test_it_lists_identity_words_as_strings(path):
 
 
 def test_it_gives_every_demo_model_a_recipe():
-    for model in _models(DEMO):
+    for model in _workers(DEMO):
         recipe = model["recipe"]
         assert set(recipe) == {"seed", "layers", "hidden_size"}, model["slug"]
         assert all(isinstance(v, int) and not isinstance(v, bool) for v in recipe.values())
         assert recipe["layers"] >= 1
         assert recipe["hidden_size"] > 0 and recipe["hidden_size"] % 64 == 0, model["slug"]
-    seeds = [m["recipe"]["seed"] for m in _models(DEMO)]
+    seeds = [m["recipe"]["seed"] for m in _workers(DEMO)]
     assert len(seeds) == len(set(seeds))
 
 
 def test_it_gives_demo_models_the_parameter_count_of_their_recipe():
-    for model in _models(DEMO):
+    for model in _workers(DEMO):
         hidden, layers = model["recipe"]["hidden_size"], model["recipe"]["layers"]
         heads = hidden // TINY_HEAD_DIM
         kv_heads = heads // 2 if heads % 2 == 0 else heads

@@ -173,7 +173,7 @@ def test_it_lists_enabled_models_for_custom_mode(client, catalogue):
 
     assert response.status_code == 200
     models = response.json()["models"]
-    assert {m["slug"] for m in models} == {"mesange", "rouge-gorge", "heron", "albatros"}
+    assert {m["slug"] for m in models} == {"mesange", "rouge-gorge", "heron", "albatros", "martinet"}
     heron = next(m for m in models if m["slug"] == "heron")
     assert heron == {"slug": "heron", "name": "Héron", "organization": "Arena demo", "params_b": 0.00203}
 

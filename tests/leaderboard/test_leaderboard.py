@@ -425,15 +425,15 @@ def test_it_loads_the_catalogue_idempotently(db):
     before = list(LLM.objects.order_by("slug").values())
     second = _run("load_catalogue", str(DEMO_CATALOGUE))
 
-    assert "5 created, 0 updated" in first
-    assert "0 created, 5 updated" in second
+    assert "6 created, 0 updated" in first
+    assert "0 created, 6 updated" in second
     assert list(LLM.objects.order_by("slug").values()) == before
-    assert LLM.objects.filter(enabled=True).count() == 5
+    assert LLM.objects.filter(enabled=True).count() == 6
 
 
 def test_it_loads_the_configured_catalogue_by_default(db, settings):
     settings.ARENA_CATALOGUE = str(DEMO_CATALOGUE)
-    assert "5 created" in _run("load_catalogue")
+    assert "6 created" in _run("load_catalogue")
 
 
 def test_it_disables_models_absent_from_the_file(catalogue, make_battle, tmp_path):
@@ -445,11 +445,11 @@ def test_it_disables_models_absent_from_the_file(catalogue, make_battle, tmp_pat
     out = _run("load_catalogue", str(smaller))
 
     assert "0 created, 2 updated" in out
-    assert LLM.objects.count() == 5  # never deleted: battles refer to them
+    assert LLM.objects.count() == 6  # never deleted: battles refer to them
     assert set(LLM.objects.filter(enabled=True).values_list("slug", flat=True)) == {"mesange", "pivert"}
     assert Battle.objects.get(pk=battle.pk).model_a.slug == "heron"
     _run("load_catalogue", str(DEMO_CATALOGUE))
-    assert LLM.objects.filter(enabled=True).count() == 5
+    assert LLM.objects.filter(enabled=True).count() == 6
 
 
 # -- what a filter may show ---------------------------------------------------------------

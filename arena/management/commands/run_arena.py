@@ -34,6 +34,9 @@ class Command(BaseCommand):
         workers = []
         try:
             for entry in entries:
+                if entry.get("api"):
+                    self.stdout.write(f"{entry['slug']}: a remote API at {entry['api']['base_url']} (estimated)")
+                    continue
                 if "recipe" not in entry:
                     self.stdout.write(
                         f"{entry['slug']}: not a demo model, expecting its worker at ${entry['worker']['env']}"
