@@ -26,6 +26,12 @@ $(ENGINE)/.installed: requirements/engine-cpu.txt
 /usr/bin/chromium:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
+# axe-core from npm, for the accessibility checks of the browser tests (never a CDN).
+AXE := var/node_modules/axe-core/axe.min.js
+$(AXE):
+	mkdir -p var
+	npm install --silent --no-audit --no-fund --prefix var axe-core@4.14.1
+
 .PHONY: install run test db messages clean
 install: $(VENV)/.installed $(ENGINE)/.installed
 
@@ -37,7 +43,7 @@ db: install
 run: db
 	$(PY) manage.py run_arena
 
-test: install /usr/bin/chromium
+test: install /usr/bin/chromium $(AXE)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)

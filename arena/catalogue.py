@@ -62,6 +62,7 @@ def load_catalogue(path: str | Path, *, disable_others: bool = True) -> tuple[in
             "worker_env": (entry.get("worker") or {}).get("env", ""),
             "worker_default_url": (entry.get("worker") or {}).get("default", ""),
             "remote_api": _remote_api(entry),
+            "training_footprint": entry.get("training") or {},
             "identity_words": list(entry.get("identity_words", [])),
             "enabled": bool(entry.get("enabled", True)),
         }

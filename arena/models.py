@@ -54,6 +54,9 @@ class LLM(models.Model):
     # A remote OpenAI-compatible API instead of a metered worker: {"base_url", "model",
     # "key_env", "provider", "key_optional"?, "url_env"?}. Only the key's variable name is kept.
     remote_api = models.JSONField(default=dict, blank=True)
+    # Training footprint as its authors published it: {"energy": constant, "gwp": constant},
+    # each {value, unit, source, year}; empty where they published none.
+    training_footprint = models.JSONField(default=dict, blank=True)
     identity_words = models.JSONField(default=list, blank=True)
     enabled = models.BooleanField(default=True)
 
@@ -79,6 +82,7 @@ class LLM(models.Model):
             "architecture": self.architecture,
             "release_date": self.release_date.isoformat() if self.release_date else None,
             "description": self.description(lang),
+            "training": self.training_footprint or None,
         }
 
     def leaked_in(self, text: str) -> str | None:

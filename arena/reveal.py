@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Prefetch, Q, Sum
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 import footprint
 
@@ -61,6 +62,64 @@ def _messages(battle: Battle) -> list[Message]:
     )
 
 
+# What each warning code of `footprint` means for a reader.
+WARNINGS = {
+    "embodied-unknown-device": gettext_lazy(
+        "A device that ran this answer is not in our hardware data: its manufacturing share is left out."
+    ),
+    "embodied-unknown-hardware": gettext_lazy("The hardware is unknown: the manufacturing share is left out."),
+    "electricity-mix-wue-world": gettext_lazy(
+        "No water figure for this zone's electricity: the world average is used."
+    ),
+    "input-tokens-not-modelled": gettext_lazy(
+        "The EcoLogits estimate counts output tokens only: the length of the question is not modelled."
+    ),
+}
+MISSING_EMBODIED = gettext_lazy("Manufacturing figures are missing for one indicator: its share is left out.")
+
+
+def _figure(fig, scale: float = 1.0) -> dict | None:
+    return {"value": fig.value * scale, "min": fig.min * scale, "max": fig.max * scale} if fig else None
+
+
+def impacts_for_people(total, profile, lang: str) -> dict:
+    """The five indicators with their ranges, the split between electricity use and
+    manufacturing, the warnings, and the equivalents of an `Impacts`."""
+    pe_wh = 1000 / 3.6  # primary energy: MJ -> Wh, the unit people know
+    return {
+        "zone": profile.zone,
+        "energy_wall_wh": total.wall_energy_wh.value if total.wall_energy_wh else None,
+        "gwp_g": total.gwp_g.value,
+        "gwp_g_min": total.gwp_g.min,
+        "gwp_g_max": total.gwp_g.max,
+        "water_ml": total.water_ml.value if total.water_ml else None,
+        "indicators": {
+            "energy_wh": {"total": _figure(total.wall_energy_wh)},
+            "gwp_g": {
+                "total": _figure(total.gwp_g),
+                "usage": _figure(total.gwp_usage_g),
+                "embodied": _figure(total.gwp_embodied_g),
+            },
+            "water_ml": {"total": _figure(total.water_ml)},
+            "adpe_mgsbeq": {
+                "total": _figure(total.adpe_kgsbeq, 1e6),
+                "usage": _figure(total.adpe_usage_kgsbeq, 1e6),
+                "embodied": _figure(total.adpe_embodied_kgsbeq, 1e6),
+            },
+            "pe_wh": {
+                "total": _figure(total.pe_mj, pe_wh),
+                "usage": _figure(total.pe_usage_mj, pe_wh),
+                "embodied": _figure(total.pe_embodied_mj, pe_wh),
+            },
+        },
+        "warnings": [
+            {"code": code, "text": str(WARNINGS.get(code, MISSING_EMBODIED if code.startswith("embodied-") else code))}
+            for code in total.notes
+        ],
+        "equivalents": [e for fig in footprint.equivalents_for(total, lang).values() for e in fig],
+    }
+
+
 def _side_reveal(battle: Battle, side: str, messages: list[Message], lang: str, profile) -> dict:
     attempts = [a for m in messages for a in m.attempts.all()]
     with_figures = [a for a in attempts if a.energy_j is not None]
@@ -69,24 +128,19 @@ def _side_reveal(battle: Battle, side: str, messages: list[Message], lang: str, 
     methods = sorted({a.method for a in attempts if a.method})
     measured = bool(with_figures) and all(a.measured for a in with_figures)
     estimates = [m.estimate for m in messages if m.estimate]
-    impacts_out = None
-    if total is not None:
-        impacts_out = {
-            "zone": profile.zone,
-            "energy_wall_wh": total.wall_energy_wh.value if total.wall_energy_wh else None,
-            "gwp_g": total.gwp_g.value,
-            "gwp_g_min": total.gwp_g.min,
-            "gwp_g_max": total.gwp_g.max,
-            "water_ml": total.water_ml.value if total.water_ml else None,
-            "equivalents": [e for fig in footprint.equivalents_for(total, lang).values() for e in fig],
-        }
+    impacts_out = impacts_for_people(total, profile, lang) if total is not None else None
+    energy_wh = sum(a.energy_j for a in with_figures) / 3600.0 if with_figures else None
+    tokens = sum(m.completion_tokens or 0 for m in messages)
+    per_1k = footprint.wh_per_1k_tokens(energy_wh, tokens)
 
     def message_out(m: Message) -> dict:
         last = m.attempts.all()[len(m.attempts.all()) - 1] if m.tries else None
+        wh = m.energy_sum_j / 3600.0 if m.tries_with_figures else None
         return {
             "id": str(m.id),
             "turn": m.turn.index,
-            "energy_wh": m.energy_sum_j / 3600.0 if m.tries_with_figures else None,
+            "energy_wh": wh,
+            "energy_class": footprint.energy_class(footprint.wh_per_1k_tokens(wh, m.completion_tokens)),
             "attempts": m.tries,
             "measured": bool(last and last.measured),
             "method": last.method if last else None,
@@ -97,10 +151,15 @@ def _side_reveal(battle: Battle, side: str, messages: list[Message], lang: str, 
         "model": battle.model(side).card(lang),
         "energy": {
             # None, not 0, when no try of this side has a figure: "not measured".
-            "energy_wh": sum(a.energy_j for a in with_figures) / 3600.0 if with_figures else None,
+            "energy_wh": energy_wh,
             "measured": measured,
             "method": ", ".join(methods),
-            "completion_tokens": sum(m.completion_tokens or 0 for m in messages),
+            "estimated_by_arena": "ecologits" in methods,  # a remote API: nothing metered it
+            "completion_tokens": tokens,
+            "prompt_tokens": sum(m.prompt_tokens or 0 for m in messages),
+            "duration_ms": sum(m.duration_ms or 0 for m in messages),
+            "wh_per_1k_tokens": per_1k,
+            "energy_class": footprint.energy_class(per_1k),
             "messages": [message_out(m) for m in messages],
         },
         "impacts": impacts_out,
@@ -140,13 +199,56 @@ def build_reveal(battle: Battle, lang: str = "fr", zone: str | None = None) -> d
     sides = {side: _side_reveal(battle, side, [m for m in messages if m.side == side], lang, profile) for side in SIDES}
     energy_a, energy_b = sides["a"]["energy"]["energy_wh"], sides["b"]["energy"]["energy_wh"]
     worth_side = worth_question_side(vote.choice, {"a": energy_a, "b": energy_b})
+    attempts = [a for m in messages for a in m.attempts.all() if a.energy_j is not None]
+    both = (
+        footprint.sum_impacts([footprint.compute_impacts(a.energy_record(), profile) for a in attempts])
+        if attempts
+        else None
+    )
     return {
         "battle": str(battle.id),
         "vote": {"choice": vote.choice, "tags": vote.tags, "comments": vote.comments},
         "a": sides["a"],
         "b": sides["b"],
         "comparison": energy_comparison(energy_a, energy_b, lang),
+        "conversation": impacts_for_people(both, profile, lang) if both else None,
+        "sobriety": sobriety_lines(battle, vote.choice, energy_a, energy_b, lang),
         "worth_question": {"asked": worth_side is not None, "answer": vote.worth_extra_energy},
         "leak": {"flagged": battle.leak_flagged, "detail": battle.leak_detail},
         "zones": footprint.zone_labels(lang),
     }
+
+
+def sobriety_lines(
+    battle: Battle, choice: str, energy_a: float | None, energy_b: float | None, lang: str
+) -> list[dict]:
+    """Neutral, sourced lines that open a way forward, when they apply: the conversation
+    beside a web search, and the smaller model's answer preferred or judged as good."""
+    lines = []
+    if energy_a is not None and energy_b is not None:
+        search = footprint.sobriety_reference("web_search", lang)
+        times = (energy_a + energy_b) / search["value"]
+        lines.append(
+            {
+                "text": search["text"]
+                + " "
+                + _("This conversation used as much as %(n)s web searches.")
+                % {"n": f"{times:.2g}".replace(".", "," if lang == "fr" else ".")},
+                "source": search["source"],
+                "year": search["year"],
+            }
+        )
+    params = {"a": battle.model_a.params_b, "b": battle.model_b.params_b}
+    if params["a"] != params["b"]:
+        smaller = min(params, key=params.get)
+        if choice == smaller:
+            lines.append({"text": _("The smaller model's answer won your vote."), "source": None, "year": None})
+        elif choice == "tie":
+            lines.append(
+                {
+                    "text": _("You judged the smaller model's answer as good as the bigger one's."),
+                    "source": None,
+                    "year": None,
+                }
+            )
+    return lines

@@ -14,7 +14,9 @@ import footprint
 from . import battles
 from .errors import ArenaError
 from .models import Attempt, Visitor, Vote
+from .picture import bars_svg
 from .reveal import build_reveal
+from .templatetags.arena_format import num, wh
 
 EXAMPLE_PROMPTS = {
     "fr": [
@@ -107,7 +109,36 @@ def battle_page(request, battle_id):
             context["reveal"] = build_reveal(battle, _lang())
         context["zone"] = context["reveal"]["a"]["impacts"]["zone"] if context["reveal"]["a"]["impacts"] else None
         context["reveal_sides"] = [("a", context["reveal"]["a"]), ("b", context["reveal"]["b"])]
+        context["pictures"] = _pictures(context["reveal"])
     return render(request, "arena/battle.html", context)
+
+
+def _pictures(reveal: dict) -> list[dict]:
+    """A and B as bars with their ranges: energy (data centre included), then CO2e."""
+    from django.utils.translation import gettext as _
+
+    charts = []
+    for key, title, fmt in (
+        ("energy_wh", _("Energy, data centre included"), wh),
+        ("gwp_g", _("Greenhouse gases (gCO2e)"), lambda v: f"{num(v)} g"),
+    ):
+        rows = []
+        for side in ("a", "b"):
+            impacts = reveal[side]["impacts"]
+            fig = impacts["indicators"][key]["total"] if impacts else None
+            rows.append(
+                {
+                    "label": side.upper(),
+                    "value": fig["value"] if fig else None,
+                    "min": fig["min"] if fig else None,
+                    "max": fig["max"] if fig else None,
+                    "text": fmt(fig["value"]) if fig else _("not measured"),
+                    "range": f" [{fmt(fig['min'])} – {fmt(fig['max'])}]" if fig else "",
+                }
+            )
+        description = "; ".join(f"{r['label']}: {r['text']}{r['range']}" for r in rows)
+        charts.append({"title": title, "svg": bars_svg(title, rows, description)})
+    return charts
 
 
 def _room_zone(battle) -> str | None:
@@ -120,4 +151,16 @@ def _room_zone(battle) -> str | None:
 
 
 def methodology_page(request):
-    return render(request, "arena/methodology.html", {"m": footprint.methodology(_lang())})
+    from .models import LLM
+
+    lang = _lang()
+    return render(
+        request,
+        "arena/methodology.html",
+        {
+            "m": footprint.methodology(lang),
+            "classes": footprint.class_table(),
+            "sobriety": [footprint.sobriety_reference("web_search", lang)],
+            "trained": [m for m in LLM.objects.filter(enabled=True) if m.training_footprint],
+        },
+    )

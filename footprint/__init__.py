@@ -11,8 +11,11 @@ Pure functions, no Django. The public API:
     sum_impacts([Impacts, ...]) -> Impacts                 per-conversation totals
     methodology(lang="fr") -> dict                         formulas, constants, sources, limits
     zone_labels(lang="fr") -> {code: name}                 zones offered in the interface
+    energy_class(wh_per_1k_tokens) -> "A".."F"             an answer's class (fixtures/footprint/energy_classes.yaml)
+    sobriety_reference(key, lang="fr")                     a familiar reference point, with its source
 """
 
+from footprint.classes import class_table, energy_class, sobriety_reference, wh_per_1k_tokens
 from footprint.data import Constant, zone_labels
 from footprint.equivalents import equivalents_for, pick_equivalents
 from footprint.estimates import estimate_with_ecologits
@@ -24,12 +27,16 @@ __all__ = [
     "DeploymentProfile",
     "Figure",
     "Impacts",
+    "class_table",
     "compute_impacts",
     "default_profile",
+    "energy_class",
     "equivalents_for",
     "estimate_with_ecologits",
     "methodology",
     "pick_equivalents",
+    "sobriety_reference",
     "sum_impacts",
+    "wh_per_1k_tokens",
     "zone_labels",
 ]

@@ -21,7 +21,7 @@ FIGURES = ("energy_wh", "gwp_g", "water_ml")
 def pick_equivalents(figure: str, amount: float, lang: str = "fr") -> list[dict[str, Any]]:
     """Equivalents of `amount` (in the unit of `figure`: energy_wh, gwp_g or water_ml) on a human scale.
 
-    Returns [{"key", "value", "unit", "label"}], unit and label in `lang` ("fr" default, or "en"),
+    Returns [{"key", "family", "value", "unit", "label"}], unit and label in `lang` ("fr" default, or "en"),
     in fixture order; empty when nothing lands between 0.1 and 1000 units.
     """
     if figure not in FIGURES:
@@ -44,6 +44,7 @@ def pick_equivalents(figure: str, amount: float, lang: str = "fr") -> list[dict[
     return [
         {
             "key": equivalent.key,
+            "family": equivalent.family,
             "value": count,
             "unit": equivalent.unit[lang],
             "label": equivalent.label[lang],

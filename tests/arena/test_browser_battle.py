@@ -136,7 +136,7 @@ def test_it_renders_the_leaderboard_with_its_chart(live_arena, transactional_db,
     call_command("refresh_leaderboard", bootstrap=200)
     page = browser.new_page()
     page.goto(live_arena + "/classement/")
-    assert page.locator("svg.chart circle").count() == 5
+    assert page.locator("svg.chart circle").count() == 6  # the demo catalogue
     assert page.locator("table tbody tr").count() == 5
     assert "Intervalle à 95" in page.inner_text("table")
     ARTIFACTS.mkdir(exist_ok=True)

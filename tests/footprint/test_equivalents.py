@@ -19,7 +19,7 @@ def test_it_only_returns_counts_on_a_human_scale(figure, amount, lang):
     picked = pick_equivalents(figure, amount, lang)
     for item in picked:
         assert 0.1 <= item["value"] <= 1000
-        assert set(item) == {"key", "value", "unit", "label"}
+        assert set(item) == {"key", "family", "value", "unit", "label"}
         assert item["label"] and item["unit"]
     assert len({item["key"] for item in picked}) == len(picked)
 
