@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('arena', '0006_llm_remote_api'),
+        ("arena", "0006_llm_remote_api"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='llm',
-            name='training_footprint',
+            model_name="llm",
+            name="training_footprint",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]
