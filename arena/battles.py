@@ -9,11 +9,9 @@ visitor can read). Message transitions (streaming, finished, retried) are method
 from __future__ import annotations
 
 import random
-from collections import Counter
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -21,7 +19,7 @@ from django.utils.translation import gettext_lazy
 from inference.routing import backend_for
 
 from .errors import ArenaError
-from .models import LLM, SIDES, Battle, Message, Turn, Visitor, Vote
+from .models import LLM, SIDES, Battle, Message, PairVotes, Turn, Visitor, Vote
 from .pairing import Candidate, PairingError, choose_pair
 from .signals import battle_changed
 
@@ -79,12 +77,10 @@ def clean_prompt(prompt) -> str:
 
 
 def pair_vote_counts() -> dict[frozenset, int]:
-    """Votes per unordered pair, counted by the database (this runs for every new battle)."""
-    counts: Counter = Counter()
-    rows = Vote.objects.values_list("battle__model_a__slug", "battle__model_b__slug").annotate(n=Count("id")).order_by()
-    for a, b, n in rows:
-        counts[frozenset((a, b))] += n
-    return dict(counts)
+    """Votes per unordered pair, from the counts each vote keeps (`PairVotes`): one row per
+    pair of models, however many votes there are (this runs for every new battle)."""
+    rows = PairVotes.objects.values_list("low__slug", "high__slug", "votes")
+    return {frozenset((low, high)): votes for low, high, votes in rows}
 
 
 def start_battle(
@@ -240,6 +236,7 @@ def cast_vote(battle: Battle, choice: str, tags: dict[str, list[str]], comments:
         if unfinished.exists():
             raise ArenaError(409, "answers_pending", _("Wait until both answers are finished before voting."))
         vote = Vote.objects.create(battle=battle, choice=choice, tags=tags, comments=comments)
+        PairVotes.count_one(battle.model_a_id, battle.model_b_id)
         battle.voted_at = timezone.now()
         battle.save(update_fields=["voted_at"])
     battle_changed.send(sender=Battle, battle=battle)

@@ -12,7 +12,7 @@ import re
 import uuid
 from datetime import timedelta
 
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from inference_workers.protocol import EnergyRecord
@@ -343,3 +343,27 @@ class Attempt(models.Model):
 
     def energy_record(self) -> EnergyRecord:
         return EnergyRecord.model_validate(self.record or {})
+
+
+class PairVotes(models.Model):
+    """Votes per unordered pair of models, kept up to date by each vote: pairing reads it for
+    every new battle, and an aggregate over all votes would grow with them."""
+
+    low = models.ForeignKey(LLM, on_delete=models.CASCADE, related_name="+")
+    high = models.ForeignKey(LLM, on_delete=models.CASCADE, related_name="+")
+    votes = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["low", "high"], name="one_count_per_pair")]
+
+    @classmethod
+    def count_one(cls, model_a_id: int, model_b_id: int) -> None:
+        """One more vote for the pair, in the caller's transaction (the row's lock orders votes)."""
+        low, high = sorted((model_a_id, model_b_id))
+        if cls.objects.filter(low_id=low, high_id=high).update(votes=models.F("votes") + 1):
+            return
+        try:
+            with transaction.atomic():  # a savepoint: the first vote of a pair may race another
+                cls.objects.create(low_id=low, high_id=high, votes=1)
+        except IntegrityError:
+            cls.objects.filter(low_id=low, high_id=high).update(votes=models.F("votes") + 1)

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import ranking
-from arena.models import LLM, Attempt, Battle, Message, Turn, Visitor, Vote
+from arena.models import LLM, Attempt, Battle, Message, PairVotes, Turn, Visitor, Vote
 from inference_workers.protocol import EnergyRecord
 
 
@@ -75,4 +75,5 @@ class Command(BaseCommand):
                     )
                     attempt.save()
                 Vote.objects.create(battle=battle, choice=ranking.OUTCOMES[o_code])
+                PairVotes.count_one(battle.model_a_id, battle.model_b_id)
         self.stdout.write(f"{count} synthetic battles over {len(true)} models")
