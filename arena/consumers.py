@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.db.models import Count
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -47,6 +49,10 @@ FAILURE_MESSAGES = {
     "cut_off": gettext_lazy("The answer was cut off before its end. You can retry."),
     "engine_timeout": gettext_lazy("The model's server is too busy to answer now. You can retry in a moment."),
 }
+
+
+# Failures that happen before a replica starts an answer: another replica may take it.
+REROUTABLE = ("worker_unreachable", "engine_down")
 
 
 @dataclass
@@ -199,17 +205,39 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
 
     async def _relay(self, job: _Job, side: str, pacer: Pacer | None):
         await self.send_json({"type": "start", "side": side, "turn": job.turn})
-        answer = self.models.answer(
-            job.backend, job.history, max_tokens=settings.ARENA_MAX_TOKENS, request_id=job.attempt.request_id
-        )
         parts: list[str] = []
+        tried: tuple[str, ...] = ()
         try:
-            async for text in answer:
-                parts.append(text)
-                if pacer:
-                    pacer.push(side, text)
-                else:
-                    await self.send_json({"type": "delta", "side": side, "seq": len(parts), "text": text})
+            while True:
+                answer = self.models.answer(
+                    job.backend, job.history, max_tokens=settings.ARENA_MAX_TOKENS, request_id=job.attempt.request_id
+                )
+                try:
+                    async for text in answer:
+                        parts.append(text)
+                        if pacer:
+                            pacer.push(side, text)
+                        else:
+                            await self.send_json({"type": "delta", "side": side, "seq": len(parts), "text": text})
+                    break
+                except AnswerFailed as exc:
+                    # Before the first token a refused or unreachable replica is no loss: the
+                    # same try goes to another replica, and the Attempt records which.
+                    tried += (job.backend.url,)
+                    other = None
+                    if not parts and exc.code in REROUTABLE:
+                        other = await database_sync_to_async(_reroute)(job, tried)
+                    if other is None:
+                        raise
+                    log.warning(
+                        "battle %s side %s: %s on %s, rerouted to %s",
+                        self.battle_id,
+                        side,
+                        exc.code,
+                        tried[-1],
+                        other.url,
+                    )
+                    job.backend = other
         except asyncio.CancelledError:
             # Stopped or left: the answer so far is kept, with the energy the worker charged it.
             await asyncio.shield(self._settle_cut(job, answer, parts, Message.Status.STOPPED))
@@ -283,9 +311,33 @@ async def _keep_alive(attempt_pk) -> None:
 
 
 # -- database (sync, run in a thread) -------------------------------------------------------
+def least_busy(backend: Backend, avoid: tuple[str, ...] = ()) -> Backend | None:
+    """The replica with the fewest answers streaming from it, as the database sees them (so
+    every web process sees the same counts); None when every replica was tried."""
+    candidates = [u for u in backend.urls if u not in avoid]
+    if len(candidates) <= 1:
+        return backend.on(candidates[0]) if candidates else None
+    busy = dict(
+        Attempt.objects.filter(outcome=Attempt.Outcome.STREAMING, backend__in=candidates)
+        .values_list("backend")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    least = min(busy.get(u, 0) for u in candidates)
+    return backend.on(random.choice([u for u in candidates if busy.get(u, 0) == least]))
+
+
+def _reroute(job: _Job, tried: tuple[str, ...]) -> Backend | None:
+    other = least_busy(job.backend, avoid=tried)
+    if other is not None:
+        Attempt.objects.filter(pk=job.attempt.pk).update(backend=other.label)
+        job.attempt.backend = other.label
+    return other
+
+
 def _begin(message_id) -> _Job | None:
     message = Message.objects.select_related("turn__battle__model_a", "turn__battle__model_b").get(pk=message_id)
-    backend = backend_for(message.turn.battle.model(message.side))
+    backend = least_busy(backend_for(message.turn.battle.model(message.side)))
     attempt = message.begin_attempt(backend.label)
     if attempt is None:
         return None

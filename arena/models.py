@@ -328,6 +328,9 @@ class Attempt(models.Model):
 
     class Meta:
         ordering = ["started_at", "id"]
+        indexes = [  # routing counts the answers streaming from each replica, for every new try
+            models.Index(fields=["backend"], name="attempt_streaming_backend", condition=models.Q(outcome="streaming"))
+        ]
 
     def set_energy(self, record: EnergyRecord | None) -> None:
         """Copy a worker's record into the columns (no record: the worker's was lost)."""

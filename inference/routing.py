@@ -1,9 +1,10 @@
 """Which backend answers for a catalogue model.
 
 Two kinds of backend:
-- a metered inference worker (`kind="worker"`), found by URL: the environment variable the
+- metered inference workers (`kind="worker"`), found by URL: the environment variable the
   catalogue entry names (so deployments point at their own workers without editing the
-  catalogue), else the entry's default. Its final chunk carries the worker's EnergyRecord.
+  catalogue), else the entry's default. Either may list several replicas, comma-separated
+  (or be one load balancer's URL). Their final chunk carries the worker's EnergyRecord.
 - a remote OpenAI-compatible API (`kind="api"`: a provider's service, ChatGPT, Mistral...),
   which meters nothing: its answers get an EcoLogits estimate. Its key is read from the
   environment variable the entry names at request time, and never stored or logged.
@@ -13,7 +14,7 @@ Callers only see `Backend`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Backend:
 
     url: str  # base URL of an OpenAI-compatible server, without a trailing slash
     served_name: str  # the `model` field the server expects
+    replicas: tuple[str, ...] = ()  # every replica's URL (url is one of them); () for one server
     kind: str = "worker"  # "worker" (metered) or "api" (remote, estimated)
     key_env: str = ""  # api: the environment variable holding its key
     key_optional: bool = False  # api: a keyless endpoint (the demo's local one)
@@ -40,13 +42,27 @@ class Backend:
         """False for a remote API whose key is not set: it stays out of new battles."""
         return self.metered or self.key_optional or bool(os.environ.get(self.key_env))
 
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return self.replicas or (self.url,)
+
+    def on(self, url: str) -> Backend:
+        """The same backend, pinned to one of its replicas."""
+        return replace(self, url=url)
+
     def headers(self) -> dict[str, str]:
         key = os.environ.get(self.key_env) if self.key_env else None
         return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def worker_url(worker_env: str, default_url: str) -> str:
-    return (os.environ.get(worker_env) or default_url).rstrip("/")
+    return worker_urls(worker_env, default_url)[0]
+
+
+def worker_urls(worker_env: str, default_url: str) -> tuple[str, ...]:
+    """The replicas' URLs: a comma-separated list in the variable (or the default)."""
+    raw = os.environ.get(worker_env) or default_url
+    return tuple(u.strip().rstrip("/") for u in raw.split(",") if u.strip())
 
 
 def backend_for(llm) -> Backend:
@@ -60,4 +76,5 @@ def backend_for(llm) -> Backend:
             key_env=api.get("key_env", ""),
             key_optional=bool(api.get("key_optional")),
         )
-    return Backend(url=worker_url(llm.worker_env, llm.worker_default_url), served_name=llm.slug)
+    urls = worker_urls(llm.worker_env, llm.worker_default_url)
+    return Backend(url=urls[0], served_name=llm.slug, replicas=urls if len(urls) > 1 else ())
