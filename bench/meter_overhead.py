@@ -240,9 +240,12 @@ def main() -> int:
             os.sched_setaffinity(0, set(all_cpus[1:]))  # inherited by the workers
         engine.wait_ready(180)
         common = ["--upstream", engine.spec.base_url, "--sampling-period", str(args.sampling_period)]
-        on = start_worker(model, name="tiny", extra=[*common, "--meter", args.meter], log_dir=LOG_DIR)
+        # batching=False: the engine above runs one request at a time, and takes logit_bias.
+        on = start_worker(model, name="tiny", extra=[*common, "--meter", args.meter], log_dir=LOG_DIR, batching=False)
         workers.append(on)
-        off = start_worker(model, name="tiny", extra=[*common, "--meter", args.baseline_meter], log_dir=LOG_DIR)
+        off = start_worker(
+            model, name="tiny", extra=[*common, "--meter", args.baseline_meter], log_dir=LOG_DIR, batching=False
+        )
         workers.append(off)
         on.wait_ready()
         off.wait_ready()

@@ -29,6 +29,18 @@ def serve_parser(sub) -> None:
     p.add_argument("--upstream", help="attach to an engine already running at this URL instead of launching one")
     p.add_argument("--engine-port", type=int, help="port for the launched engine (default: a free one)")
     p.add_argument(
+        "--continuous-batching",
+        action="store_true",
+        help="transformers: run the engine with --continuous-batching (requests batched; sampling "
+        "parameters refused, as it applies one setting to all); vLLM always batches",
+    )
+    p.add_argument(
+        "--engine-slots",
+        type=int,
+        help="requests sent to the engine at once, the others waiting in the worker, charged nothing "
+        "(default: 1 for transformers without --continuous-batching, else 0: no limit)",
+    )
+    p.add_argument(
         "--meter",
         choices=["auto", "nvml", "rapl", "cpu", "off"],
         default="auto",
@@ -74,6 +86,8 @@ def run_serve(args) -> int:
             max_tokens=args.max_tokens_limit, max_prompt_chars=args.max_prompt_chars, stall_timeout_s=args.stall_timeout
         ),
         engine_args=engine_args,
+        continuous_batching=args.continuous_batching,
+        engine_slots=args.engine_slots,
         engine_log=args.engine_log,
         ready_timeout_s=args.ready_timeout,
     )

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from .engines import EngineError, EngineProcess, EngineSpec, free_port, probe_health
 from .meter import Meter
 from .metrics import WorkerMetrics
-from .power import default_sampling_period_s, open_power_source
+from .power import default_sampling_period_s, open_host_cpu_source, open_power_source
 from .protocol import APIError, FinishedRequest, check_body_size, parse_chat_request
 from .serving import REQUEST_ID, ChatServing, Limits, request_id
 from .streaming import DisconnectAwareStreamingResponse
@@ -45,6 +45,8 @@ class WorkerConfig:
     sampling_period_s: float = field(default_factory=default_sampling_period_s)
     limits: Limits = field(default_factory=Limits)
     engine_args: list[str] = field(default_factory=list)
+    continuous_batching: bool = False  # transformers serve --continuous-batching
+    engine_slots: int | None = None  # requests the engine runs at once (0: no limit); None: from the engine
     engine_log: Path | None = None
     ready_timeout_s: float = 300.0
     health_period_s: float = 0.5
@@ -52,6 +54,15 @@ class WorkerConfig:
     @property
     def public_name(self) -> str:
         return self.served_model_name or self.model
+
+    @property
+    def slots(self) -> int:
+        """How many requests go to the engine at once (0: all). An engine that runs one at a
+        time gets one, so the others wait where the meter sees them waiting."""
+        if self.engine_slots is not None:
+            return self.engine_slots
+        spec = EngineSpec(self.engine, self.model, port=0, continuous_batching=self.continuous_batching)
+        return 1 if spec.runs_one_at_a_time else 0
 
 
 @dataclass
@@ -83,6 +94,8 @@ class WorkerState:
             limits=self.config.limits,
             engine_alive=self.engine_alive,
             vocab_size=model_vocab_size(self.config.model),
+            engine_slots=self.config.slots,
+            shared_sampling=self.config.engine == "transformers" and self.config.continuous_batching,
         )
 
     def engine_alive(self) -> bool:
@@ -152,6 +165,7 @@ def engine_spec(config: WorkerConfig) -> EngineSpec:
             gpus=config.gpus,
             served_model_name=config.served_model_name,
             device=config.device,
+            continuous_batching=config.continuous_batching,
         )
     return EngineSpec(
         config.engine,
@@ -161,6 +175,7 @@ def engine_spec(config: WorkerConfig) -> EngineSpec:
         served_model_name=config.served_model_name,
         device=config.device,
         extra_args=config.engine_args,
+        continuous_batching=config.continuous_batching,
     )
 
 
@@ -182,7 +197,7 @@ async def running_worker(config: WorkerConfig) -> AsyncIterator[WorkerState]:
         if engine is not None:
             await asyncio.to_thread(engine.wait_ready, config.ready_timeout_s)
         source = open_power_source(config.meter, gpus=config.gpus, engine_pid=engine.pid if engine else None)
-        meter = Meter(source, period_s=config.sampling_period_s)
+        meter = Meter(source, period_s=config.sampling_period_s, host_source=open_host_cpu_source(source))
         meter.start()
         worker = WorkerState(
             config,
@@ -288,6 +303,8 @@ async def health(request: Request):
             "up": up,
             "pid": worker.engine.pid if worker.engine else None,
             "upstream": worker.config.upstream,
+            "continuous_batching": worker.config.continuous_batching,
+            "slots": worker.config.slots,
         },
         "model": worker.config.public_name,
         "meter": {
@@ -295,8 +312,10 @@ async def health(request: Request):
             "measured": source.measured,
             "devices": source.devices,
             "sampling_period_s": worker.meter.period_s,
+            "host_cpu": worker.meter.host_source.method if worker.meter.host_source else None,
         },
         "active_requests": worker.meter.active,
+        "queued_requests": worker.serving.queued,
     }
     return JSONResponse(body, status_code=200 if up else 503)
 

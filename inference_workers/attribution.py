@@ -68,6 +68,7 @@ class RequestEnergy:
     duration_s: float
     avg_concurrency: float
     counted_tokens: int
+    host_cpu_j: float | None = None  # set by the meter: the host CPU's share, read beside the GPUs
 
 
 class EnergyLedger:

@@ -23,6 +23,11 @@ class WorkerMetrics:
         self.inflight = Gauge(
             "arena_worker_inflight_requests", "Requests streaming from the engine now", registry=self.registry
         )
+        self.queued = Gauge(
+            "arena_worker_queued_requests",
+            "Requests waiting for the engine to take them (charged nothing while they wait)",
+            registry=self.registry,
+        )
         Gauge(
             "arena_worker_energy_charged_joules", "Energy charged to requests since start", registry=self.registry
         ).set_function(lambda: meter.charged_j)

@@ -9,7 +9,8 @@ preference:
   it; otherwise power polling (`nvmlDeviceGetPowerUsage`, milliwatts) integrated by the
   trapezoid rule at each read. MIG is refused: the counter covers the whole GPU, so a
   MIG slice would be charged its neighbours' work.
-* `RaplSource`: Intel/AMD package counters under /sys/class/powercap, where readable.
+* `RaplSource`: Intel/AMD package counters under /sys/class/powercap, where readable;
+  also read beside an NVML source (`open_host_cpu_source`), for the record's `cpu_j`.
 * `CpuTimeSource`: CPU seconds of the engine (or of the machine) times a per-core power
   constant from fixtures/meter.yaml. An estimate, labelled `measured: false`.
 * `NullSource` (`--meter off`): no metering at all, for benchmarks of the meter's own cost.
@@ -28,6 +29,7 @@ from pathlib import Path
 import yaml
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+POWERCAP = Path("/sys/class/powercap")
 log = logging.getLogger("inference_workers.power")
 
 
@@ -152,7 +154,7 @@ class RaplSource(PowerSource):
     measured = True
     method = "rapl"
 
-    def __init__(self, root: Path = Path("/sys/class/powercap")):
+    def __init__(self, root: Path = POWERCAP):
         # Top-level package domains only (intel-rapl:0, not intel-rapl:0:0): sub-zones are
         # parts of the package and would be counted twice.
         zones = sorted(p for p in root.glob("intel-rapl:*") if p.name.count(":") == 1) if root.exists() else []
@@ -316,6 +318,20 @@ def open_power_source(
                 raise
             log.warning("no RAPL source (%s); estimating from CPU time (measured: false)", exc)
     return CpuTimeSource(pid=engine_pid)
+
+
+def open_host_cpu_source(main: PowerSource, root: Path = POWERCAP) -> PowerSource | None:
+    """The host's CPU package counters (RAPL) to read beside a GPU source, where readable.
+
+    None beside a CPU source (its figure already is the host's) and where RAPL cannot be
+    read (root-only since the PLATYPUS fix, CVE-2020-8694): `cpu_j` then stays empty."""
+    if main.kind != "gpu":
+        return None
+    try:
+        return RaplSource(root)
+    except MeterError as exc:
+        log.info("no host CPU counter beside the GPUs (%s): cpu_j stays empty", exc)
+        return None
 
 
 def _text(value) -> str:

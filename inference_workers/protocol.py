@@ -113,6 +113,10 @@ class EnergyRecord(BaseModel):
     `measured` is true only for a hardware counter (NVML, RAPL); a model-based figure
     (CPU time x power) says `measured: false`. A worker run with `--meter off` sends a
     record without figures: `energy_j` and friends are None, never a made-up zero.
+    `energy_j` is the main source's figure (the GPUs where NVML reads them); `cpu_j` beside
+    a `gpu_j` is the host's CPU packages (RAPL) over the same intervals, not included in
+    `energy_j`. `duration_s` counts from the moment the engine took the request;
+    `queued_s` is the time it waited before that, charged nothing.
     """
 
     model_config = ConfigDict(extra="ignore")  # newer workers may add fields
@@ -128,6 +132,7 @@ class EnergyRecord(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     sampling_period_s: float | None = None
+    queued_s: float | None = None
 
     @property
     def has_figures(self) -> bool:

@@ -4,10 +4,16 @@ The engine is always asked for a stream (with usage), whatever the client asked:
 meter needs to see tokens as they come, and a stream can be aborted mid-answer. A
 non-streaming client gets the stream gathered into one body. Either way the energy
 record rides next to `usage`: on the final chunk, or in the body.
+
+An engine that runs one request at a time (`transformers serve` without continuous
+batching) gets one at a time: the others wait here, in arrival order, where the meter
+knows they are waiting and charges them nothing; in the engine's own queue they would
+look like requests in prefill and take a share of the running one's energy.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -19,6 +25,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from .attribution import RequestEnergy
 from .meter import Meter
 from .metrics import WorkerMetrics
 from .protocol import APIError, ChatCompletionRequest, ChatMessage, FinishedRequest, Usage
@@ -30,6 +37,17 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # vLLM's floor for a sampling temperature: below it, logits / temperature overflow to inf
 # and the engine fails on a NaN probability (transformers serve did at 1e-300).
 MIN_SAMPLING_TEMPERATURE = 1e-2
+# What `transformers serve --continuous-batching` cannot apply per request: it takes them
+# from the first request it serves and applies them to every later one.
+SHARED_SAMPLING_FIELDS = (
+    "temperature",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+    "stop",
+    "logit_bias",
+)
 
 
 def request_id(header: str | None) -> str:
@@ -59,6 +77,8 @@ class _EngineStream:
     """What the relay saw of one engine stream, read when its energy is settled."""
 
     rid: str  # the meter's id for the request: a client may reuse its own X-Request-ID
+    arrived_s: float = 0.0  # time.monotonic() when it arrived
+    admitted_s: float | None = None  # when the engine took it; None while it waits for a slot
     chunk_id: str | None = None
     created: int | None = None
     usage: dict | None = None  # the engine's own token counts, on its last chunk
@@ -78,6 +98,8 @@ class ChatServing:
         limits: Limits,
         engine_alive,
         vocab_size: int | None = None,
+        engine_slots: int = 0,
+        shared_sampling: bool = False,
     ):
         self.upstream_url = upstream_url.rstrip("/")
         self.upstream_model = upstream_model
@@ -88,6 +110,10 @@ class ChatServing:
         self.limits = limits
         self.engine_alive = engine_alive  # () -> bool
         self.vocab_size = vocab_size  # the model's, where known: bounds logit_bias's token ids
+        # Requests the engine runs at once (0: as many as come); the rest wait in arrival order.
+        self._slots = asyncio.Semaphore(engine_slots) if engine_slots > 0 else None
+        self.queued = 0  # requests waiting for a slot now
+        self.shared_sampling = shared_sampling  # the engine applies one sampling setting to all
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(connect=5.0, read=limits.stall_timeout_s, write=10.0, pool=10.0),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
@@ -119,6 +145,16 @@ class ChatServing:
             )
         if req.n != 1:
             raise APIError(400, "only n=1 is supported", code="invalid_parameter", param="n")
+        if self.shared_sampling:
+            for name in SHARED_SAMPLING_FIELDS:
+                if getattr(req, name) not in (None, [], {}):
+                    raise APIError(
+                        400,
+                        f"{name} is not supported by this worker: its engine (transformers serve with continuous "
+                        "batching) applies one sampling setting to every request",
+                        code="unsupported_parameter",
+                        param=name,
+                    )
         if req.prompt_chars() > self.limits.max_prompt_chars:
             raise APIError(
                 413,
@@ -160,24 +196,28 @@ class ChatServing:
     async def _metered_chunks(self, req: ChatCompletionRequest, public_id: str) -> AsyncIterator[dict]:
         """Chunks from the engine, metered; ends with the usage-and-energy chunk.
 
-        Whatever ends the stream (its last chunk, an error, the client leaving), the
-        request's energy is settled, and kept under `public_id` (the X-Request-ID)."""
-        seen = _EngineStream(rid=uuid.uuid4().hex)
-        self.meter.begin(seen.rid, req.prompt_chars() / CHARS_PER_TOKEN)
-        self.metrics.inflight.inc()
+        Whatever ends the stream (its last chunk, an error, the client leaving, in the
+        queue or on the engine), the request's energy is settled, and kept under
+        `public_id` (the X-Request-ID)."""
+        seen = _EngineStream(rid=uuid.uuid4().hex, arrived_s=time.monotonic())
         outcome = "aborted"  # unless the stream ends or fails on its own
         try:
-            # aclosing: a client that leaves closes the engine's stream now, not when
-            # the garbage collector gets to it.
-            async with contextlib.aclosing(self._relay_engine_stream(req, seen)) as chunks:
-                async for chunk in chunks:
-                    yield chunk
+            async with self._engine_slot():
+                seen.admitted_s = time.monotonic()
+                self.meter.begin(seen.rid, req.prompt_chars() / CHARS_PER_TOKEN)
+                self.metrics.inflight.inc()
+                # aclosing: a client that leaves closes the engine's stream now, not when
+                # the garbage collector gets to it.
+                async with contextlib.aclosing(self._relay_engine_stream(req, seen)) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
             outcome = "ok"
         except APIError:
             outcome = "error"
             raise
         finally:
-            self.metrics.inflight.dec()
+            # Settled before the next request in the queue begins: the slot is released
+            # here, and the waiter only runs at the event loop's next turn.
             finished = self._settle_energy(req, public_id, seen, outcome)
         yield {
             "id": seen.chunk_id or f"chatcmpl-{seen.rid}",
@@ -188,6 +228,32 @@ class ChatServing:
             "usage": finished.usage.model_dump(),
             "energy": finished.energy.model_dump(),
         }
+
+    @contextlib.asynccontextmanager
+    async def _engine_slot(self) -> AsyncIterator[None]:
+        """Hold one of the engine's slots, waiting for it in arrival order (asyncio's
+        semaphore is first come, first served) no longer than the stall timeout."""
+        if self._slots is None:
+            yield
+            return
+        self.queued += 1
+        self.metrics.queued.inc()
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.limits.stall_timeout_s)
+        except TimeoutError:
+            raise APIError(
+                504,
+                f"the inference engine was busy for {self.limits.stall_timeout_s:g} s (queued too long)",
+                type="engine_timeout",
+                code="engine_timeout",
+            ) from None
+        finally:
+            self.queued -= 1
+            self.metrics.queued.dec()
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     async def _relay_engine_stream(self, req: ChatCompletionRequest, seen: _EngineStream) -> AsyncIterator[dict]:
         """The engine's chunks under the public model name, each content chunk counted by
@@ -256,7 +322,13 @@ class ChatServing:
         engine_usage = seen.usage or {}
         prompt_tokens = engine_usage.get("prompt_tokens")
         completion_tokens = engine_usage.get("completion_tokens")
-        used = self.meter.finish(seen.rid, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        if seen.admitted_s is None:  # left (or timed out) in the queue: the engine never ran it
+            used = RequestEnergy(energy_j=0.0, duration_s=0.0, avg_concurrency=0.0, counted_tokens=0)
+            queued_s = time.monotonic() - seen.arrived_s
+        else:
+            self.metrics.inflight.dec()
+            used = self.meter.finish(seen.rid, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+            queued_s = seen.admitted_s - seen.arrived_s
         if prompt_tokens is None:
             prompt_tokens = round(req.prompt_chars() / CHARS_PER_TOKEN)
         if completion_tokens is None:
@@ -272,7 +344,9 @@ class ChatServing:
                 completion_tokens=completion_tokens,
                 total_tokens=prompt_tokens + completion_tokens,
             ),
-            energy=self.meter.record(used, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
+            energy=self.meter.record(
+                used, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, queued_s=queued_s
+            ),
         )
         self._keep_finished(finished)
         return finished

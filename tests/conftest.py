@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from devtools.launcher import MODELS_DIR, ensure_tiny_model, start_worker
+from devtools.launcher import MODELS_DIR, ensure_chatty_model, ensure_tiny_model, start_worker
 
 TEST_LOGS = MODELS_DIR.parent / "test-logs"
 
@@ -17,27 +15,9 @@ def tiny_model():
     return ensure_tiny_model(MODELS_DIR / "test-tiny", seed=11, layers=1)
 
 
-def ensure_chatty_model(out_dir, seed):
-    """An untrained tiny model whose generation never stops on its end token, so streams
-    run exactly as long as max_tokens allows (for stop, disconnect and kill tests)."""
-    model = ensure_tiny_model(out_dir, seed=seed, layers=1, train_steps=0)
-    path = model / "generation_config.json"
-    config = json.loads(path.read_text())
-    if config.get("eos_token_id") is not None:
-        config["eos_token_id"] = None  # untrained, it would still emit it now and then
-        path.write_text(json.dumps(config, indent=2))
-    return model
-
-
 @pytest.fixture(scope="session")
 def chatty_model():
     return ensure_chatty_model(MODELS_DIR / "test-chatty", seed=12)
-
-
-def eos_bias(model_dir) -> dict:
-    """A logit_bias that forbids the end token: the answer runs to max_tokens."""
-    eos = json.loads((model_dir / "config.json").read_text())["eos_token_id"]
-    return {str(eos): -100.0}
 
 
 @pytest.fixture

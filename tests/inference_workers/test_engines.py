@@ -87,6 +87,38 @@ def test_transformers_command_line_on_cpu_and_cuda():
     assert option(chosen, "--device") == "cuda:1"
 
 
+def test_transformers_with_continuous_batching_bounds_its_cache_on_cpu_only():
+    cpu = build_command(EngineSpec("transformers", "m", port=1, continuous_batching=True), executable="transformers")
+    assert "--continuous-batching" in cpu
+    assert option(cpu, "--cb-num-blocks") == "256" and option(cpu, "--cb-max-batch-tokens") == "512"
+    chosen = build_command(
+        EngineSpec("transformers", "m", port=1, continuous_batching=True, extra_args=["--cb-num-blocks", "64"]),
+        executable="transformers",
+    )
+    assert chosen.count("--cb-num-blocks") == 1 and option(chosen, "--cb-num-blocks") == "64"
+    cuda = build_command(
+        EngineSpec("transformers", "m", port=1, gpus=[0], continuous_batching=True), executable="transformers"
+    )
+    assert "--continuous-batching" in cuda and "--cb-num-blocks" not in cuda  # sized from GPU memory
+    assert "--continuous-batching" not in build_command(EngineSpec("transformers", "m", port=1), executable="t")
+
+
+def test_only_transformers_without_batching_runs_one_request_at_a_time():
+    assert EngineSpec("transformers", "m", port=1).runs_one_at_a_time
+    assert not EngineSpec("transformers", "m", port=1, continuous_batching=True).runs_one_at_a_time
+    assert not EngineSpec("vllm", "m", port=1).runs_one_at_a_time
+
+
+def test_the_worker_queues_only_in_front_of_an_engine_that_runs_one_request_at_a_time():
+    from inference_workers.app import WorkerConfig
+
+    assert WorkerConfig("transformers", "m").slots == 1
+    assert WorkerConfig("transformers", "m", continuous_batching=True).slots == 0
+    assert WorkerConfig("vllm", "m").slots == 0
+    assert WorkerConfig("transformers", "m", engine_slots=0).slots == 0  # the engine's own queue, as before
+    assert WorkerConfig("vllm", "m", engine_slots=4).slots == 4
+
+
 def test_an_unknown_engine_is_an_error():
     with pytest.raises(EngineError, match="unknown engine 'llama.cpp'"):
         build_command(EngineSpec("llama.cpp", "m", port=1), executable="x")

@@ -114,6 +114,7 @@ def worker(tiny_model):
         name="tiny",
         log_dir=TEST_LOGS,
         extra=["--max-prompt-chars", str(MAX_PROMPT_CHARS), "--max-tokens-limit", "4"],
+        batching=False,  # every sampling field reaches the engine (a batching one refuses them)
     )
     handle.wait_ready()
     yield handle

@@ -21,6 +21,7 @@ WIRE_KEYS = [
     "prompt_tokens",
     "completion_tokens",
     "sampling_period_s",
+    "queued_s",  # newer: older records lack it, and parse (extra keys are ignored the other way)
 ]
 
 

@@ -1,6 +1,6 @@
 """Power sources: NVML (through a stand-in NVML module: no GPU here), RAPL on a sysfs
-tree written under tmp_path, the CPU-time model on the real /proc, and the choice of
-source by `open_power_source`."""
+tree written under tmp_path (alone, and beside a GPU for `cpu_j`), the CPU-time model on
+the real /proc, and the choice of source by `open_power_source`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devtools.nvml_standin import FakeGpu, FakeNvml, NVMLError
 from inference_workers.meter import Meter
 from inference_workers.power import (
     FIXTURES,
@@ -21,69 +22,12 @@ from inference_workers.power import (
     NullSource,
     NvmlSource,
     RaplSource,
+    open_host_cpu_source,
     open_power_source,
 )
 
 
 # -- NVML ----------------------------------------------------------------------------
-class NVMLError(Exception):
-    """What pynvml raises (NotSupported, Uninitialized...)."""
-
-
-class FakeGpu:
-    def __init__(
-        self,
-        name: bytes | str = b"NVIDIA H100 80GB HBM3",
-        energy_mj: int | None = 0,
-        power_mw: int = 0,
-        mig: int | None = None,
-    ):
-        self.name = name
-        self.energy_mj = energy_mj  # None: no energy counter (pre-Volta)
-        self.power_mw = power_mw
-        self.mig = mig  # None: MIG not supported; 0 disabled; 1 enabled
-
-
-class FakeNvml:
-    """The part of the pynvml module NvmlSource uses; handles are GPU indices."""
-
-    NVML_DEVICE_MIG_ENABLE = 1
-
-    def __init__(self, gpus: list[FakeGpu], init_error: Exception | None = None):
-        self.gpus = gpus
-        self.init_error = init_error
-        self.shut_down = False
-
-    def nvmlInit(self):
-        if self.init_error is not None:
-            raise self.init_error
-
-    def nvmlShutdown(self):
-        self.shut_down = True
-
-    def nvmlDeviceGetCount(self):
-        return len(self.gpus)
-
-    def nvmlDeviceGetHandleByIndex(self, index):
-        return index
-
-    def nvmlDeviceGetName(self, handle):
-        return self.gpus[handle].name
-
-    def nvmlDeviceGetMigMode(self, handle):
-        if self.gpus[handle].mig is None:
-            raise NVMLError("Not Supported")
-        return self.gpus[handle].mig, self.gpus[handle].mig
-
-    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
-        if self.gpus[handle].energy_mj is None:
-            raise NVMLError("Not Supported")
-        return self.gpus[handle].energy_mj
-
-    def nvmlDeviceGetPowerUsage(self, handle):
-        return self.gpus[handle].power_mw
-
-
 class Clock:
     def __init__(self, t: float = 100.0):
         self.t = t
@@ -214,6 +158,43 @@ def test_rapl_without_a_readable_zone_is_a_meter_error(tmp_path):
     rapl_zone(tmp_path, "intel-rapl:0:0", "core", 10)  # sub-zones do not count
     with pytest.raises(MeterError, match="no readable RAPL counter"):
         RaplSource(tmp_path)
+
+
+def test_rapl_beside_a_gpu_fills_cpu_j_with_the_same_split(tmp_path):
+    pkg = rapl_zone(tmp_path, "intel-rapl:0", "package-0", 0)
+    gpu = FakeGpu(energy_mj=0)
+    source = NvmlSource(nvml=FakeNvml([gpu]))
+    host = open_host_cpu_source(source, root=tmp_path)
+    assert isinstance(host, RaplSource)
+    clock = Clock(0.0)
+    meter = Meter(source, period_s=1.0, clock=clock, host_source=host)
+    meter.begin("a", 10)
+    clock.t, gpu.energy_mj, _ = 1.0, 3_000, set_uj(pkg, 1_000_000)
+    meter.begin("b", 10)  # a alone until here: 3 J on the GPU, 1 J on the CPU
+    meter.first_token("a")
+    meter.first_token("b")
+    clock.t, gpu.energy_mj, _ = 2.0, 7_000, set_uj(pkg, 3_000_000)
+    meter.add_tokens("a", 1)
+    meter.add_tokens("b", 3)  # b did 3/4 of the decode: 4 J GPU and 2 J CPU shared 1:3
+    a = meter.record(meter.finish("a", prompt_tokens=10, completion_tokens=1), prompt_tokens=10, completion_tokens=1)
+    b = meter.record(meter.finish("b", prompt_tokens=10, completion_tokens=3), prompt_tokens=10, completion_tokens=3)
+    assert a.method == "nvml" and a.energy_j == a.gpu_j == pytest.approx(3.0 + 1.0)
+    assert a.cpu_j == pytest.approx(1.0 + 0.5)  # beside gpu_j, not added to energy_j
+    assert b.energy_j == b.gpu_j == pytest.approx(3.0) and b.cpu_j == pytest.approx(1.5)
+    assert meter.charged_j + meter.idle_j == pytest.approx(7.0)
+    meter.stop()
+
+
+def test_no_host_cpu_counter_beside_a_cpu_source_or_where_rapl_is_unreadable(tmp_path):
+    rapl_zone(tmp_path, "intel-rapl:0", "package-0", 0)
+    assert open_host_cpu_source(RaplSource(tmp_path), root=tmp_path) is None  # already the host's figure
+    assert open_host_cpu_source(CpuTimeSource(pid=os.getpid()), root=tmp_path) is None
+    gpu = NvmlSource(nvml=FakeNvml([FakeGpu()]))
+    assert open_host_cpu_source(gpu, root=tmp_path / "absent") is None
+    meter = Meter(gpu, period_s=1.0)
+    meter.begin("r", 1)
+    record = meter.record(meter.finish("r", prompt_tokens=1, completion_tokens=0), prompt_tokens=1, completion_tokens=0)
+    assert record.gpu_j is not None and record.cpu_j is None
 
 
 # -- CPU-time model ----------------------------------------------------------------------

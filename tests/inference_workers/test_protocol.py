@@ -24,7 +24,7 @@ def _refusal(raw: bytes) -> dict:
     return caught.value.body()["error"]
 
 
-def _serving(vocab_size=None) -> ChatServing:
+def _serving(vocab_size=None, **options) -> ChatServing:
     return ChatServing(
         upstream_url="http://127.0.0.1:1",
         upstream_model="/models/tiny",
@@ -35,6 +35,7 @@ def _serving(vocab_size=None) -> ChatServing:
         limits=Limits(max_tokens=16, max_prompt_chars=10),
         engine_alive=lambda: True,
         vocab_size=vocab_size,
+        **options,
     )
 
 
@@ -105,3 +106,25 @@ def test_it_bounds_logit_bias_where_the_vocabulary_is_known():
         _serving(vocab_size=100).check(req)
     assert caught.value.status == 400 and caught.value.param == "logit_bias"
     _serving(vocab_size=None).check(req)  # unknown: the engine judges
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("temperature", 0),
+        ("top_p", 0.9),
+        ("presence_penalty", 0.5),
+        ("frequency_penalty", 0.5),
+        ("seed", 1),
+        ("stop", "x"),
+        ("logit_bias", {"5": 1}),
+    ],
+)
+def test_it_refuses_sampling_that_a_batching_transformers_engine_would_apply_to_everyone(field, value):
+    batching = _serving(shared_sampling=True)
+    with pytest.raises(APIError) as caught:
+        batching.check(_parse({**OK, field: value}))
+    assert caught.value.status == 400 and caught.value.param == field
+    assert caught.value.code == "unsupported_parameter" and "continuous batching" in caught.value.message
+    batching.check(_parse({**OK, "max_tokens": 8, "stop": [], "logit_bias": {}}))  # the length is per request
+    _serving().check(_parse({**OK, field: value}))  # one request at a time: each its own

@@ -1,4 +1,5 @@
-"""The worker end to end: a real `transformers serve` engine with a tiny model behind it."""
+"""The worker end to end: a real `transformers serve` engine with a tiny model behind it,
+running one request at a time (the worker queueing the others) or batching them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from devtools.launcher import start_worker
 from inference_workers.engines import free_port
 from inference_workers.power import default_sampling_period_s
 from inference_workers.protocol import EnergyRecord, FinishedRequest
-from tests.conftest import TEST_LOGS, eos_bias
+from tests.conftest import TEST_LOGS
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,16 @@ def worker(tiny_model, engine_port):
         name="tiny",
         log_dir=TEST_LOGS,
         extra=["--max-prompt-chars", "2000", "--engine-port", str(engine_port)],
+        batching=False,
     )
+    handle.wait_ready()
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="module")
+def batching_worker(tiny_model):
+    handle = start_worker(tiny_model, name="tiny", log_dir=TEST_LOGS, batching=True)
     handle.wait_ready()
     yield handle
     handle.stop()
@@ -49,6 +59,7 @@ def unmetered_worker(worker, tiny_model, engine_port):
         name="tiny",
         log_dir=TEST_LOGS,
         extra=["--upstream", f"http://127.0.0.1:{engine_port}", "--meter", "off"],
+        batching=False,
     )
     handle.wait_ready()
     yield handle
@@ -152,7 +163,9 @@ def test_it_lists_its_model_and_reports_health_and_metrics(worker):
         "measured": False,
         "devices": health["meter"]["devices"],
         "sampling_period_s": default_sampling_period_s(),
+        "host_cpu": None,  # no GPU, so no RAPL beside it
     }
+    assert health["engine"]["continuous_batching"] is False and health["engine"]["slots"] == 1
     values = metrics(worker.url)
     for name in (
         "arena_worker_energy_charged_joules",
@@ -205,7 +218,31 @@ def test_it_sends_a_record_without_figures_with_the_meter_off(unmetered_worker):
     assert kept.energy == record
 
 
-async def test_it_completes_32_concurrent_streams_and_conserves_energy(worker):
+async def test_it_queues_requests_for_an_engine_that_runs_one_at_a_time(worker):
+    async def one(client, i):
+        resp = await client.post(
+            worker.url + "/v1/chat/completions",
+            json={"model": "tiny", "max_tokens": 8, "messages": [{"role": "user", "content": f"Question {i}"}]},
+        )
+        return resp.json()["energy"]
+
+    async with httpx.AsyncClient(timeout=120) as client:
+        energies = await asyncio.gather(*(one(client, i) for i in range(4)))
+    assert all(e["avg_concurrency"] == 1.0 and e["energy_j"] > 0 for e in energies)  # one on the engine at a time
+    assert sum(e["queued_s"] > 0 for e in energies) >= 3  # the others waited in the worker
+    assert metrics(worker.url)["arena_worker_queued_requests"] == 0
+
+
+async def test_it_batches_32_concurrent_streams_and_conserves_energy(batching_worker):
+    worker = batching_worker
+    assert httpx.get(worker.url + "/health").json()["engine"] | {"pid": None} == {
+        "name": "transformers",
+        "up": True,
+        "pid": None,
+        "upstream": None,
+        "continuous_batching": True,
+        "slots": 0,
+    }
     before = metrics(worker.url)
 
     async def one(client, i):
@@ -241,6 +278,14 @@ async def test_it_completes_32_concurrent_streams_and_conserves_energy(worker):
     )
 
 
+def test_it_refuses_sampling_parameters_with_a_batching_engine(batching_worker):
+    resp = httpx.post(
+        batching_worker.url + "/v1/chat/completions",
+        json={"model": "tiny", "temperature": 0.2, "messages": [{"role": "user", "content": "Bonjour"}]},
+    )
+    assert resp.status_code == 400 and resp.json()["error"]["param"] == "temperature"
+
+
 def engine_cpu_ticks(pid: int) -> int:
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
@@ -260,7 +305,6 @@ async def test_it_aborts_the_upstream_request_when_the_client_disconnects(worker
                     "model": "chatty",
                     "stream": True,
                     "max_tokens": 1000,
-                    "logit_bias": eos_bias(chatty_model),
                     "messages": [{"role": "user", "content": "Raconte une longue histoire."}],
                 },
             ) as resp:
@@ -301,7 +345,6 @@ async def test_it_ends_the_stream_with_an_error_when_the_engine_dies_then_restar
                     "model": "doomed",
                     "stream": True,
                     "max_tokens": 1000,
-                    "logit_bias": eos_bias(chatty_model),
                     "messages": [{"role": "user", "content": "Encore une histoire."}],
                 },
             ) as resp:

@@ -1,0 +1,40 @@
+"""The worker command line `devtools.launcher.start_worker` builds for make run, the tests and the benches."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from devtools import launcher
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """The command lines start_worker would run (nothing is started)."""
+    commands = []
+
+    class Recorded:
+        def __init__(self, cmd, **kwargs):
+            commands.append(cmd)
+
+    monkeypatch.setattr(subprocess, "Popen", Recorded)
+    return commands
+
+
+def test_it_batches_on_the_transformers_engine_unless_asked_not_to(started, tmp_path):
+    launcher.start_worker(tmp_path, name="a", port=1)
+    launcher.start_worker(tmp_path, name="b", port=2, batching=False)
+    launcher.start_worker(tmp_path, name="c", port=3, engine="vllm")
+    batching, one_at_a_time, vllm = started
+    assert "--continuous-batching" in batching
+    assert "--continuous-batching" not in one_at_a_time and "--continuous-batching" not in vllm
+
+
+def test_it_keeps_engine_arguments_last(started, tmp_path):
+    launcher.start_worker(
+        tmp_path, name="a", port=1, extra=["--meter", "cpu", "--", "--dtype", "float32"], log_dir=tmp_path
+    )
+    cmd = started[0]
+    assert cmd[-3:] == ["--", "--dtype", "float32"]  # after `--`, everything goes to the engine
+    assert cmd.index("--engine-log") < cmd.index("--")
