@@ -185,6 +185,13 @@ WORKSHOP_CREATES_PER_HOUR_IP = envint("WORKSHOP_CREATES_PER_HOUR_IP", 20)
 WORKSHOP_MIN_VOTES = envint("WORKSHOP_MIN_VOTES", 10)  # below this, the room leaderboard says "too early"
 WORKSHOP_DASHBOARD_DEBOUNCE_S = envfloat("WORKSHOP_DASHBOARD_DEBOUNCE_S", 0.3)  # events within it: one refresh
 
+# Research datasets (exports/): where the Celery task writes releases, where downloads are served
+# from (empty: this server streams the files of EXPORTS_ROOT; else a base URL such as a bucket's),
+# and the licence the card declares (a Hugging Face licence id; compar:IA publishes under Etalab 2.0).
+EXPORTS_ROOT = os.getenv("EXPORTS_ROOT", str(BASE_DIR / "var" / "exports"))
+EXPORTS_URL = os.getenv("EXPORTS_URL", "").rstrip("/")
+EXPORTS_LICENSE = os.getenv("EXPORTS_LICENSE", "etalab-2.0")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
