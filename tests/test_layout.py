@@ -7,7 +7,18 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("arena", "config", "devtools", "footprint", "inference", "inference_workers", "leaderboard", "ranking")
+PACKAGES = (
+    "arena",
+    "config",
+    "devtools",
+    "exports",
+    "footprint",
+    "inference",
+    "inference_workers",
+    "leaderboard",
+    "ranking",
+    "workshops",
+)
 
 
 def python_lines(package: str) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PO = REPO / "arena" / "locale" / "fr" / "LC_MESSAGES" / "django.po"
 # The packages whose strings reach people (the worker speaks OpenAI-style English to programs).
-TRANSLATED_PACKAGES = ("arena", "leaderboard", "config", "inference", "footprint")
+TRANSLATED_PACKAGES = ("arena", "leaderboard", "config", "inference", "footprint", "workshops", "exports")
 GETTEXT_FUNCTIONS = {
     "_",
     "gettext",
@@ -26,7 +26,8 @@ GETTEXT_FUNCTIONS = {
     "ngettext",
     "ngettext_lazy",
 }
-TEMPLATE_CALL = re.compile(r"\b(?:gettext|pgettext|ngettext)\(u'((?:[^'\\]|\\.)*)'")
+# templatize quotes a string with ' or, when it holds an apostrophe, with ".
+TEMPLATE_CALL = re.compile(r"""\b(?:gettext|pgettext|ngettext)\(u(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")""")
 
 
 def python_messages(path: Path) -> set[str]:
@@ -49,7 +50,10 @@ def template_messages(path: Path) -> set[str]:
     from django.utils.translation.template import templatize
 
     code = templatize(path.read_text(encoding="utf-8"), origin=str(path))
-    return {ast.literal_eval(f"'{m}'") for m in TEMPLATE_CALL.findall(code)}
+    return {
+        ast.literal_eval(f"'{single}'") if single else ast.literal_eval(f'"{double}"')
+        for single, double in TEMPLATE_CALL.findall(code)
+    }
 
 
 def extract_messages(roots) -> set[str]:
