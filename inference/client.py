@@ -142,7 +142,9 @@ class ModelClient:
             return None
         for _ in range(ABORTED_LOOKUP_TRIES):
             try:
-                resp = await self._client.get(f"{backend.url}/v1/requests/{request_id}", timeout=1.0)
+                resp = await self._client.get(
+                    f"{backend.url}/v1/requests/{request_id}", timeout=1.0, headers=backend.headers()
+                )
             except httpx.HTTPError:
                 return None
             if resp.status_code == 200:

@@ -51,7 +51,9 @@ class Backend:
         return replace(self, url=url)
 
     def headers(self) -> dict[str, str]:
-        key = os.environ.get(self.key_env) if self.key_env else None
+        """A remote API's key, or the workers' shared token (ARENA_WORKER_TOKEN), read now."""
+        env = self.key_env if not self.metered else "ARENA_WORKER_TOKEN"
+        key = os.environ.get(env) if env else None
         return {"Authorization": f"Bearer {key}"} if key else {}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -52,6 +53,12 @@ def serve_parser(sub) -> None:
         default=default_sampling_period_s(),
         help="seconds between power readings (default: %(default)s, from fixtures/meter.yaml)",
     )
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("ARENA_WORKER_TOKEN") or None,
+        help="a shared secret every request must bear as `Authorization: Bearer` (except /health and "
+        "/metrics); default: $ARENA_WORKER_TOKEN",
+    )
     p.add_argument("--max-tokens-limit", type=int, default=1024)
     p.add_argument("--max-prompt-chars", type=int, default=32_000)
     p.add_argument(
@@ -81,6 +88,7 @@ def run_serve(args) -> int:
         gpus=args.gpus,
         device=args.device,
         meter=args.meter,
+        api_key=args.api_key,
         sampling_period_s=args.sampling_period,
         limits=Limits(
             max_tokens=args.max_tokens_limit, max_prompt_chars=args.max_prompt_chars, stall_timeout_s=args.stall_timeout

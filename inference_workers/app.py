@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -48,6 +49,9 @@ class WorkerConfig:
     continuous_batching: bool = False  # transformers serve --continuous-batching
     engine_slots: int | None = None  # requests the engine runs at once (0: no limit); None: from the engine
     engine_log: Path | None = None
+    # A shared secret every request must bear (`Authorization: Bearer ...`), as `vllm serve
+    # --api-key` asks; /health and /metrics stay open for probes and Prometheus.
+    api_key: str | None = None
     ready_timeout_s: float = 300.0
     health_period_s: float = 0.5
 
@@ -338,4 +342,23 @@ def create_app(config: WorkerConfig) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(router)
+    if config.api_key:
+        app.middleware("http")(_bearer_check(config.api_key))
     return app
+
+
+OPEN_PATHS = ("/health", "/metrics")
+
+
+def _bearer_check(api_key: str):
+    expected = f"Bearer {api_key}".encode()
+
+    async def check(request: Request, call_next):
+        if request.url.path not in OPEN_PATHS:
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                error = APIError(401, "missing or wrong API key", code="invalid_api_key")
+                return JSONResponse(error.body(), status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
+    return check
