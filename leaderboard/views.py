@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
 
 from arena.battles import MODE_LABELS
 from arena.errors import ArenaError
@@ -25,15 +26,23 @@ from arena.models import Battle
 from arena.visitors import client_ip, ip_hash
 
 from .charts import score_energy_svg
-from .snapshots import compute_leaderboard, latest_snapshot
+from .snapshots import compute_leaderboard, display_min_votes, latest_snapshot
 
+# Ranked models first (`ranked` true, with rank and tier), then those listed apart for too
+# few votes (`ranked` false, no rank, tier or Pareto flag). CO2e is the reveal's definition:
+# electricity use plus the hardware's manufacturing share (`gwp_total_...`, with its range
+# and its two parts).
 CSV_COLUMNS = [
     "rank",
+    "tier",
+    "ranked",
     "slug",
     "name",
     "organization",
+    "license",
     "license_kind",
     "params_b",
+    "active_params_b",
     "rating",
     "lower",
     "upper",
@@ -44,7 +53,14 @@ CSV_COLUMNS = [
     "wh_per_1k_tokens_q1",
     "wh_per_1k_tokens_q3",
     "measured_share",
-    "gwp_g_per_1k_tokens",
+    "gwp_total_g_per_1k_tokens",
+    "gwp_total_g_per_1k_tokens_min",
+    "gwp_total_g_per_1k_tokens_max",
+    "gwp_usage_g_per_1k_tokens",
+    "gwp_embodied_g_per_1k_tokens",
+    "worth_answered",
+    "worth_yes",
+    "worth_yes_share",
     "pareto",
 ]
 ON_DEMAND_BOOTSTRAP = 200
@@ -94,16 +110,22 @@ def parse_filters(params) -> tuple[dict, dict]:
 def _leaderboard(request) -> dict:
     filters, options = parse_filters(request.GET)
     if not filters and not options:
-        return latest_snapshot() or {"rows": [], "battles": 0, "computed_at": None, "filters": {}}
+        return latest_snapshot() or {"rows": [], "provisional": [], "battles": 0, "computed_at": None, "filters": {}}
     key = (
         "leaderboard:"
-        + hashlib.sha256(json.dumps([filters, options], sort_keys=True, default=str).encode()).hexdigest()
+        + hashlib.sha256(
+            json.dumps([filters, options, display_min_votes()], sort_keys=True, default=str).encode()
+        ).hexdigest()
     )
     data = cache.get(key)
     if data is None:
         check_computation_rate(ip_hash(client_ip(request)))  # only a computation costs
         data = compute_leaderboard(
-            filters, bootstrap=ON_DEMAND_BOOTSTRAP, min_group=settings.LEADERBOARD_MIN_GROUP, **options
+            filters,
+            bootstrap=ON_DEMAND_BOOTSTRAP,
+            min_group=settings.LEADERBOARD_MIN_GROUP,
+            display_min_votes=display_min_votes(),
+            **options,
         )
         cache.set(key, data, timeout=settings.LEADERBOARD_REFRESH_S)
     return data
@@ -130,11 +152,21 @@ def leaderboard_page(request):
     return render(
         request,
         "leaderboard/leaderboard.html",
-        {"snap": snap, "chart": chart, "error": error, "params": request.GET, "modes": MODE_LABELS},
+        {
+            "snap": snap,
+            # A snapshot stored before tiers and the display threshold has neither.
+            "has_tiers": any("tier" in row for row in snap["rows"]),
+            "provisional": snap.get("provisional") or [],
+            "chart": chart,
+            "error": error,
+            "params": request.GET,
+            "modes": MODE_LABELS,
+        },
         status=status,
     )
 
 
+@require_GET
 def leaderboard_json(request):
     try:
         return JsonResponse(_leaderboard(request))
@@ -142,6 +174,7 @@ def leaderboard_json(request):
         return _json_error(exc)
 
 
+@require_GET
 def leaderboard_csv(request):
     try:
         snap = _leaderboard(request)
@@ -151,6 +184,7 @@ def leaderboard_csv(request):
     response["Content-Disposition"] = 'attachment; filename="leaderboard.csv"'
     writer = csv.writer(response)
     writer.writerow(CSV_COLUMNS)
-    for row in snap["rows"]:
-        writer.writerow([row.get(c, "") for c in CSV_COLUMNS])
+    for ranked, rows in ((True, snap["rows"]), (False, snap.get("provisional") or [])):
+        for row in rows:
+            writer.writerow([ranked if c == "ranked" else row.get(c) for c in CSV_COLUMNS])  # None: empty
     return response

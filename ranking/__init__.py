@@ -2,7 +2,8 @@
 
 In the arena-rank layout: `collapse` prepares the battles, `bradley_terry` fits
 the model (and `fit_bradley_terry` chains everything for the leaderboard),
-`intervals` bootstraps and ranks, `pareto` and `simulate` are the extras.
+`intervals` bootstraps and ranks, `tiers` groups the models the intervals cannot tell
+from their tier's leader, `pareto` and `simulate` are the extras.
 """
 
 from ranking.bradley_terry import (
@@ -28,9 +29,10 @@ from ranking.collapse import (
     style_covariates,
     without_both_bad,
 )
-from ranking.intervals import bootstrap_ratings, percentile_intervals, rank_from_intervals
+from ranking.intervals import bootstrap_ratings, percentile_intervals, rank_from_intervals, recentre
 from ranking.pareto import pareto_frontier
 from ranking.simulate import SimulatedBattles, simulate_battles
+from ranking.tiers import statistical_tiers
 
 __all__ = [
     "A_WINS",
@@ -55,7 +57,9 @@ __all__ = [
     "pareto_frontier",
     "percentile_intervals",
     "rank_from_intervals",
+    "recentre",
     "simulate_battles",
+    "statistical_tiers",
     "style_covariates",
     "without_both_bad",
 ]

@@ -4,7 +4,8 @@
 Bradley-Terry model on every resample (through `ranking.bradley_terry`);
 `percentile_intervals` turns those refits into bounds and
 `rank_from_intervals` into Chatbot Arena's ranks, where models whose
-intervals overlap share a rank.
+intervals overlap share a rank. `recentre` moves a fit's ratings and intervals onto
+the mean of a subset of its models (the ones a leaderboard ranks).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ranking.bradley_terry import DEFAULT_RIDGE, fit_ratings, fit_reweighted
+from ranking.bradley_terry import DEFAULT_RIDGE, RATING_MEAN, fit_ratings, fit_reweighted
 from ranking.collapse import CollapsedBattles
 
 # Bootstrap rounds are solved together as one batched Newton problem; cap the
@@ -82,3 +83,32 @@ def rank_from_intervals(lower, upper) -> np.ndarray:
     lower = np.asarray(lower, dtype=np.float64)
     upper = np.asarray(upper, dtype=np.float64)
     return 1 + (lower[None, :] > upper[:, None]).sum(1)
+
+
+def recentre(ratings, bootstrap, anchor, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ratings, lower, upper) of every model, centred so that the `anchor` models average
+    RATING_MEAN in the fit and in every bootstrap round.
+
+    Bradley-Terry identifies differences only, and the fit centres each round on the mean
+    of all its models. A model with a handful of votes swings by hundreds of points from
+    one round to the next (it may win every battle of a resample), and that mean carries
+    the swing into every other model's interval. Centred on the models a leaderboard
+    ranks, their intervals show their own uncertainty. With every model as anchor this
+    gives back the fit's own ratings and intervals.
+
+    ratings: (M,); bootstrap: (rounds, M) refits (no rounds: the bounds are the ratings);
+    anchor: (M,) boolean mask, at least one model.
+    """
+    ratings = np.asarray(ratings, dtype=np.float64)
+    bootstrap = np.asarray(bootstrap, dtype=np.float64)
+    anchor = np.asarray(anchor, dtype=bool)
+    if ratings.ndim != 1 or anchor.shape != ratings.shape or bootstrap.ndim != 2 or bootstrap.shape[1] != len(ratings):
+        raise ValueError("ratings (M,), bootstrap (rounds, M) and anchor (M,) must agree")
+    if not anchor.any():
+        raise ValueError("the anchor must hold at least one model")
+    centred = ratings - ratings[anchor].mean() + RATING_MEAN
+    if len(bootstrap) == 0:
+        return centred, centred.copy(), centred.copy()
+    rounds = bootstrap - bootstrap[:, anchor].mean(1, keepdims=True) + RATING_MEAN
+    lower, upper = percentile_intervals(rounds, level)
+    return centred, lower, upper

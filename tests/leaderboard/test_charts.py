@@ -105,3 +105,43 @@ def test_it_handles_models_with_equal_energy():
     svg = _svg([_row("One", 1000, 1.0), _row("Two", 1000, 1.0)])
     assert len(_circles(svg)) == 2
     assert "nan" not in svg and "inf" not in svg
+
+
+def _path_numbers(svg: str, css_class: str) -> list[list[float]]:
+    paths = re.findall(rf'<path d="([^"]+)"[^>]*class="{css_class}"', svg)
+    return [[float(v) for v in re.findall(r"-?[\d.]+", d)] for d in paths]
+
+
+def test_it_draws_each_score_interval_with_end_caps():
+    svg = _svg([_row("Low", 800, 0.1), _row("High", 1200, 10.0)])
+
+    intervals = _path_numbers(svg, "score-interval")
+    assert len(intervals) == 2
+    for (cx, cy), numbers in zip(_circles(svg), intervals, strict=True):
+        x, low, high = numbers[0], numbers[1], numbers[2]
+        assert x == cx and low > cy > high  # the dot sits inside its interval (SVG y grows downwards)
+        assert numbers[3:] == [cx - 4, low, cx + 4, cx - 4, high, cx + 4]  # the two caps
+
+
+def test_it_draws_the_energy_spread_across_and_keeps_it_in_the_frame():
+    rows = [_row("Cheap", 900, 0.2), _row("Costly", 1100, 5.0)]
+    rows[0].update(wh_per_1k_tokens_q1=0.05, wh_per_1k_tokens_q3=0.3)  # wider than the dots' range
+    rows[1].update(wh_per_1k_tokens_q1=4.0, wh_per_1k_tokens_q3=20.0)
+    svg = _svg(rows + [_row("No spread", 1000, 1.0)])
+
+    spreads = _path_numbers(svg, "energy-spread")
+    assert len(spreads) == 2  # the model without quartiles has none
+    circles = _circles(svg)
+    for (cx, cy), numbers in zip(circles, spreads, strict=False):
+        left, y, right = numbers[0], numbers[1], numbers[2]
+        assert left < cx < right and y == cy
+        assert left >= 64 - 1e-6 and right <= 720 - 64 + 1e-6  # inside the plotting area
+
+
+def _x_labels(svg: str) -> list[str]:
+    return re.findall(r'<text x="[\d.]+" y="332" text-anchor="middle" font-size="11">([^<]+)</text>', svg)
+
+
+def test_it_labels_the_energy_axis_even_over_less_than_a_power_of_ten():
+    assert _x_labels(_svg([_row("A", 900, 0.01), _row("B", 1000, 10.0)])) == ["0.01", "0.1", "1", "10"]
+    assert _x_labels(_svg([_row("A", 900, 0.0012), _row("B", 1000, 0.006)])) == ["0.002", "0.005"]

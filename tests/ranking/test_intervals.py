@@ -1,8 +1,9 @@
-"""Tests for ranking/intervals.py: bootstrap refits, percentile intervals, ranks."""
+"""Tests for ranking/intervals.py: bootstrap refits, percentile intervals, ranks, re-centring."""
 
 import numpy as np
+import pytest
 
-from ranking import collapse_battles, fit_bradley_terry, rank_from_intervals, simulate_battles
+from ranking import collapse_battles, fit_bradley_terry, rank_from_intervals, recentre, simulate_battles
 from ranking.intervals import bootstrap_ratings
 from tests.ranking.conftest import TRUE_RATINGS, centred
 
@@ -46,3 +47,39 @@ def test_it_gives_the_same_rounds_cold_or_warm_started():
     warm, _ = bootstrap_ratings(collapsed, rounds=30, seed=2, start=(centred([1000.0] * 5), np.empty(0)))
     assert cold.shape == (30, 5)
     assert np.abs(cold - warm).max() < 1e-3
+
+
+def test_it_recentres_on_every_model_without_changing_anything():
+    sim = simulate_battles(TRUE_RATINGS, 2_000, seed=8)
+    result = fit_bradley_terry(sim.model_a, sim.model_b, sim.outcome, names=sim.names, bootstrap=100)
+
+    rating, lower, upper = recentre(result.ratings, result.bootstrap_ratings, np.ones(5, bool), result.level)
+
+    assert np.allclose(rating, result.ratings) and np.allclose(lower, result.lower) and np.allclose(upper, result.upper)
+
+
+def test_it_keeps_a_model_with_few_votes_from_widening_the_others_intervals():
+    sim = simulate_battles(TRUE_RATINGS, 3_000, seed=9)
+    # "newcomer" played 4 battles and won them all: its refits swing by hundreds of points.
+    names = (*sim.names, "newcomer")
+    a = np.concatenate([sim.model_a, [5, 5, 5, 5]])
+    b = np.concatenate([sim.model_b, [0, 1, 2, 3]])
+    outcome = np.concatenate([sim.outcome, [0, 0, 0, 0]])
+    result = fit_bradley_terry(a, b, outcome, names=names, bootstrap=200, seed=1)
+    ranked = np.array([True] * 5 + [False])
+
+    rating, lower, upper = recentre(result.ratings, result.bootstrap_ratings, ranked, result.level)
+
+    assert np.mean(rating[ranked]) == pytest.approx(1000.0)
+    assert np.allclose(np.diff(rating), np.diff(result.ratings))  # only the level moves
+    assert ((upper - lower)[ranked] < (result.upper - result.lower)[ranked]).all()
+    assert np.all(lower <= rating) and np.all(rating <= upper)
+
+
+def test_it_recentres_a_fit_without_bootstrap_and_refuses_an_empty_anchor():
+    rating, lower, upper = recentre([1100.0, 900.0, 1300.0], np.empty((0, 3)), [True, True, False])
+    assert rating.tolist() == lower.tolist() == upper.tolist() == [1100.0, 900.0, 1300.0]
+    with pytest.raises(ValueError):
+        recentre([1000.0, 1000.0], np.empty((0, 2)), [False, False])
+    with pytest.raises(ValueError):
+        recentre([1000.0, 1000.0], np.empty((0, 3)), [True, True])

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ranking import fit_bradley_terry, simulate_battles
+from ranking import fit_bradley_terry, simulate_battles, statistical_tiers
 
 REPO = Path(__file__).resolve().parents[2]
 VENVS = REPO / "var" / "venvs"
@@ -45,6 +45,7 @@ print(json.dumps({
     "names": list(result.names),
     "ratings": result.ratings.tolist(),
     "lower": result.lower.tolist(),
+    "tiers": ranking.statistical_tiers(result.ratings, result.lower, result.upper).tolist(),
 }))
 """
 
@@ -111,3 +112,4 @@ def test_it_fits_in_a_venv_holding_only_numpy_and_scipy(tmp_path):
     assert isolated["names"] == list(here.names)
     assert np.allclose(isolated["ratings"], here.ratings, atol=1e-9)
     assert np.allclose(isolated["lower"], here.lower, atol=1e-9)
+    assert isolated["tiers"] == statistical_tiers(here.ratings, here.lower, here.upper).tolist()

@@ -21,14 +21,22 @@ class Command(BaseCommand):
         parser.add_argument("--style-control", action="store_true")
         parser.add_argument("--both-bad", choices=["tie", "exclude"], default="tie")
         parser.add_argument(
+            "--display-min-votes",
+            type=int,
+            metavar="N",
+            help="votes a model needs to be ranked (default: LEADERBOARD_DISPLAY_MIN_VOTES); fewer: listed apart",
+        )
+        parser.add_argument(
             "--every",
             type=float,
             metavar="S",
             help="keep running: recompute when a vote came in, checking every S seconds",
         )
 
-    def handle(self, *args, bootstrap, style_control, both_bad, every, **options):
+    def handle(self, *args, bootstrap, style_control, both_bad, display_min_votes, every, **options):
         options = {"bootstrap": bootstrap, "style_control": style_control, "both_bad": both_bad}
+        if display_min_votes is not None:
+            options["display_min_votes"] = display_min_votes
         if every is None:
             self._refresh(options)
             return
@@ -43,4 +51,8 @@ class Command(BaseCommand):
 
     def _refresh(self, options):
         snap = refresh_snapshot(**options)
-        self.stdout.write(f"snapshot {snap.pk}: {snap.data['battles']} battles, {len(snap.data['rows'])} models")
+        ranked, apart = len(snap.data["rows"]), len(snap.data["provisional"])
+        line = f"snapshot {snap.pk}: {snap.data['battles']} battles, {ranked + apart} models"
+        if apart:
+            line += f" ({apart} under {snap.data['display_min_votes']} votes, listed apart)"
+        self.stdout.write(line)
