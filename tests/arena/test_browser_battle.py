@@ -137,11 +137,11 @@ def test_it_renders_the_leaderboard_with_its_chart(live_arena, transactional_db,
     page = browser.new_page()
     page.goto(live_arena + "/classement/")
     assert page.locator("svg.chart circle").count() == 6  # the demo catalogue
-    assert page.locator("table tbody tr").count() == 5
+    assert page.locator("table tbody tr").count() == 6
     assert "Intervalle à 95" in page.inner_text("table")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "leaderboard.png"), full_page=True)
     data = page.request.get(live_arena + "/api/leaderboard").json()
-    assert data["battles"] == 400 and len(data["rows"]) == 5
+    assert data["battles"] == 400 and len(data["rows"]) == 6
     assert [r["rank"] for r in data["rows"]] == sorted(r["rank"] for r in data["rows"])
     page.close()
