@@ -26,6 +26,11 @@ $(ENGINE)/.installed: requirements/engine-cpu.txt
 /usr/bin/chromium:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
+# Debian's docker-compose (1.29): tests/test_compose_config.py resolves docker-compose.yml with
+# `docker-compose config`, a real compose parser that needs no Docker daemon.
+/usr/bin/docker-compose:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose
+
 # axe-core from npm, for the accessibility checks of the browser tests (never a CDN).
 AXE := var/node_modules/axe-core/axe.min.js
 $(AXE):
@@ -43,7 +48,7 @@ db: install
 run: db
 	$(PY) manage.py run_arena
 
-test: install /usr/bin/chromium $(AXE)
+test: install /usr/bin/chromium /usr/bin/docker-compose $(AXE)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -22,6 +22,7 @@ from . import battles
 from .errors import ArenaError
 from .limits import check_login_rate, check_prompt_rate
 from .models import LLM, Message, Reaction, Visitor, Vote
+from .nul import contains_nul
 from .reveal import build_reveal
 from .visitors import client_ip, ip_hash
 
@@ -111,6 +112,8 @@ def parse_body(schema: type[_Body], request, field_errors: dict | None = None) -
         raise ArenaError(400, "invalid_json", _("The request body is not valid JSON.")) from None
     if not isinstance(data, dict):
         raise ArenaError(400, "invalid_json", _("The request body must be a JSON object."))
+    if contains_nul(data):  # valid JSON, but PostgreSQL cannot store it (arena/nul.py)
+        raise ArenaError(400, "invalid_json", _("The request body contains a NUL character, which cannot be stored."))
     try:
         return schema.model_validate(data)
     except ValidationError as exc:

@@ -66,6 +66,8 @@ def clean_prompt(prompt) -> str:
     prompt = (prompt or "").strip() if isinstance(prompt, str) else ""
     if not prompt:
         raise ArenaError(400, "empty_prompt", _("Write a message first."))
+    if "\x00" in prompt:  # PostgreSQL text cannot hold it (arena/nul.py): refused, not stored
+        raise ArenaError(400, "invalid_prompt", _("Your message contains a NUL character, which cannot be stored."))
     if len(prompt) > settings.ARENA_MAX_PROMPT_CHARS:
         raise ArenaError(
             400,

@@ -6,6 +6,7 @@ The raw IP is never stored: it is hashed with a secret salt and only used as a c
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import uuid
 
 from django.conf import settings
@@ -51,9 +52,64 @@ def ip_hash(ip: str) -> str:
     return hashlib.sha256(f"{settings.ARENA_IP_HASH_SALT}:{ip}".encode()).hexdigest()[:32]
 
 
+def forwarded_client(peer: str, forwarded_for: str | None, hops: int) -> str:
+    """The client's address behind `hops` trusted reverse proxies (ARENA_TRUST_X_FORWARDED_FOR).
+
+    Each proxy appends the address it received the request from, so with N proxies the
+    client is the N-th entry from the right; anything further left was written by the
+    client and proves nothing. A request that went through fewer proxies has fewer
+    entries: the left-most is then the farthest address a proxy saw. No header, or an
+    entry that is not an IP address: the socket's peer."""
+    if hops <= 0 or not forwarded_for:
+        return peer
+    entries = [entry.strip() for entry in forwarded_for.split(",") if entry.strip()]
+    if not entries:
+        return peer
+    return _ip_address(entries[-hops] if len(entries) >= hops else entries[0]) or peer
+
+
+def _ip_address(value: str) -> str | None:
+    """`value` as an IP address, with a port some proxies add (1.2.3.4:56, [::1]:80) dropped."""
+    candidates = [value]
+    if value.startswith("[") and "]" in value:
+        candidates.append(value[1 : value.index("]")])
+    elif value.count(":") == 1:
+        candidates.append(value.split(":", 1)[0])
+    for candidate in candidates:
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return None
+
+
 def client_ip(request) -> str:
-    # Behind a reverse proxy set ARENA_TRUST_X_FORWARDED_FOR; otherwise the socket's peer.
-    return request.META.get("REMOTE_ADDR", "")
+    """The address rate limits count: the socket's peer, or behind trusted proxies the
+    address they forwarded (`forwarded_client`)."""
+    return forwarded_client(
+        request.META.get("REMOTE_ADDR", ""),
+        request.META.get("HTTP_X_FORWARDED_FOR"),
+        settings.ARENA_TRUST_X_FORWARDED_FOR,
+    )
+
+
+class ForwardedClientMiddleware:
+    """ASGI middleware for WebSockets: the scope's client becomes the address the trusted
+    proxies forwarded, so that the per-network socket caps count people, not the proxy.
+    (HTTP views read it through `client_ip`.)"""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        hops = settings.ARENA_TRUST_X_FORWARDED_FOR
+        if hops and scope["type"] == "websocket":
+            values = [v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"x-forwarded-for"]
+            peer, port = scope.get("client") or ("", 0)
+            client = forwarded_client(peer, ",".join(values), hops)
+            if client != peer:
+                scope = {**scope, "client": (client, port)}
+        return await self.app(scope, receive, send)
 
 
 class FrenchFirstLocaleMiddleware:

@@ -13,6 +13,7 @@ from django.urls import path  # noqa: E402
 
 from arena.consumers import BattleConsumer  # noqa: E402
 from arena.origins import SameOriginValidator  # noqa: E402
+from arena.visitors import ForwardedClientMiddleware  # noqa: E402
 from workshops.consumers import DashboardConsumer  # noqa: E402
 
 websocket_urlpatterns = [
@@ -23,6 +24,6 @@ websocket_urlpatterns = [
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": SameOriginValidator(CookieMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": ForwardedClientMiddleware(SameOriginValidator(CookieMiddleware(URLRouter(websocket_urlpatterns)))),
     }
 )

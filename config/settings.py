@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -27,7 +28,11 @@ def envbool(name: str, default: str = "False") -> bool:
 
 
 def envint(name: str, default: int) -> int:
-    return int(os.getenv(name, str(default)))
+    value = os.getenv(name, str(default))
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a whole number") from None
 
 
 def envfloat(name: str, default: float) -> float:
@@ -56,10 +61,14 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: probes answered before host checks and the HTTPS redirect (config/health.py says why).
+    "config.health.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "arena.visitors.FrenchFirstLocaleMiddleware",
+    "arena.nul.RefuseNulInUrlMiddleware",  # after the language: its 400 is in the visitor's
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -154,6 +163,44 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# --- Security headers, HTTPS and the proxy in front (deploy/, `manage.py check --deploy`) ---
+# Content Security Policy (Django's own middleware). Every page uses only its own origin:
+# ES modules and one stylesheet under /static/, inline SVG drawn on the server, fetch and
+# WebSockets back to the arena ('self' covers ws:/wss: of the same host). No inline script,
+# no inline event handler, no style attribute (tests/test_security.py checks the templates),
+# so neither 'unsafe-inline' nor a nonce is needed.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+# ARENA_HTTPS=true where the arena is served over HTTPS (by itself or by a proxy that ends
+# TLS): plain HTTP is redirected, cookies are sent over HTTPS only, and browsers are told to
+# come back over HTTPS only (HSTS; preload lists are the domain owner's call: ARENA_HSTS_PRELOAD).
+ARENA_HTTPS = envbool("ARENA_HTTPS", "False")
+SECURE_SSL_REDIRECT = ARENA_HTTPS
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = ARENA_HTTPS
+SECURE_HSTS_SECONDS = envint("ARENA_HSTS_SECONDS", 365 * 24 * 3600) if ARENA_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("ARENA_HSTS_INCLUDE_SUBDOMAINS", "True")
+SECURE_HSTS_PRELOAD = envbool("ARENA_HSTS_PRELOAD", "False")
+# How many reverse proxies stand in front of the web (0: none, clients connect to daphne).
+# With N, a client's address is the N-th entry from the right of X-Forwarded-For: each proxy
+# appends the address it saw, so entries further left were written by the client and prove
+# nothing (arena/visitors.py). The nearest proxy also says whether the client came over
+# HTTPS: it must set X-Forwarded-Proto itself, never pass a client's on.
+ARENA_TRUST_X_FORWARDED_FOR = envint("ARENA_TRUST_X_FORWARDED_FOR", 0)
+if ARENA_TRUST_X_FORWARDED_FOR < 0:
+    raise ValueError(f"ARENA_TRUST_X_FORWARDED_FOR={ARENA_TRUST_X_FORWARDED_FOR} must be 0 or more proxies")
+if ARENA_TRUST_X_FORWARDED_FOR:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- The arena ---------------------------------------------------------------------
 ARENA_CATALOGUE = os.getenv("ARENA_CATALOGUE", str(BASE_DIR / "fixtures" / "catalogue" / "demo.yaml"))

@@ -64,7 +64,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         try:
             await super().receive(text_data, bytes_data, **kwargs)
-        except ValueError:  # not JSON
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
             await self.send_json({"type": "error", "code": "invalid_json", "message": _("Frames must be JSON.")})
 
     # -- room events ----------------------------------------------------------------------

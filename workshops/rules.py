@@ -16,11 +16,15 @@ from arena.errors import ArenaError
 from arena.limits import WINDOW_S, _hit
 from arena.models import LLM, Battle, Visitor
 
-from .models import Participant, Workshop, normalize_code
+from .models import CODE_ALPHABET, CODE_LENGTH, Participant, Workshop, normalize_code
 
 
 def find(code: str) -> Workshop:
-    workshop = Workshop.objects.filter(code=normalize_code(code)).first() if code else None
+    code = normalize_code(code) if isinstance(code, str) else ""
+    # A code outside the alphabet names no room: answered without asking the database
+    # (a NUL, say, which PostgreSQL could not even compare).
+    valid = len(code) == CODE_LENGTH and all(ch in CODE_ALPHABET for ch in code)
+    workshop = Workshop.objects.filter(code=code).first() if valid else None
     if workshop is None:
         raise ArenaError(404, "unknown_workshop", _("No workshop has this code. Check it with your facilitator."))
     return workshop

@@ -10,6 +10,7 @@ import io
 import pytest
 import zxingcpp
 from PIL import Image
+from playwright.sync_api import expect
 
 from tests.conftest import ARTIFACTS, make_llm
 
@@ -73,11 +74,12 @@ def test_a_room_plays_and_the_projector_follows_live(arena, browser):
     for page_ in (typed, by_link, by_qr):
         assert "Café IA de la médiathèque" in page_.inner_text(".room-banner")
         assert page_.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scroll on a phone
-    projector.wait_for_function("document.getElementById('n-participants').textContent.trim() === '3'", timeout=5000)
+    # expect(), not wait_for_function: the page's Content Security Policy forbids the eval it polls with.
+    expect(projector.locator("#n-participants")).to_have_text("3", timeout=5000)
 
     for n, page_ in enumerate((typed, by_link, by_qr), start=1):
         play_a_battle(page_, f"Question {n} : pourquoi le ciel est-il bleu ?")
-        projector.wait_for_function(f"document.getElementById('n-votes').textContent.trim() === '{n}'", timeout=5000)
+        expect(projector.locator("#n-votes")).to_have_text(str(n), timeout=5000)
     assert projector.evaluate("window.neverReloaded") is True
     energy = projector.locator("#room-energy").inner_text()
     assert "Wh" in energy and not energy.startswith("0 ")
