@@ -64,7 +64,7 @@ async def test_battles_spread_over_replicas_and_survive_one_being_killed(replica
         comms.append(communicator(battle, visitor))
         records.append({})
     for comm in comms:
-        assert (await comm.connect())[0]
+        assert (await comm.connect(timeout=60))[0]
     tasks = [asyncio.create_task(play(c, r)) for c, r in zip(comms, records, strict=True)]
 
     # Kill the first replica once one of its answers is visibly streaming.
@@ -91,7 +91,7 @@ async def test_battles_spread_over_replicas_and_survive_one_being_killed(replica
         battles.append(battle)
         comms.append(communicator(battle, visitor))
         records.append({})
-        assert (await comms[-1].connect())[0]
+        assert (await comms[-1].connect(timeout=60))[0]
         tasks.append(asyncio.create_task(play(comms[-1], records[-1])))
 
     # Stop three answers streaming on the surviving replicas.
