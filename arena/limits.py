@@ -16,16 +16,25 @@ WINDOW_S = 60
 
 
 def _hit(key: str, limit: int, window_s: int = WINDOW_S) -> bool:
-    """Count one hit in the current fixed window; False when over the limit."""
-    bucket = int(time.time() // window_s)
-    full_key = f"rl:{key}:{bucket}"
+    """Count one hit; False when over the limit.
+
+    A sliding window, estimated from two fixed ones: the hits of the current window plus those
+    of the previous one weighted by how much of it the sliding window still covers. Fixed
+    windows alone let twice the limit through across a boundary (the limit at the end of one
+    minute, again at the start of the next)."""
+    now = time.time()
+    bucket, into = divmod(now, window_s)
+    full_key = f"rl:{key}:{int(bucket)}"
     cache.add(full_key, 0, timeout=window_s * 2)
     try:
         count = cache.incr(full_key)
     except ValueError:  # expired between add and incr
         cache.set(full_key, 1, timeout=window_s * 2)
         count = 1
-    return count <= limit
+    if count > limit:
+        return False
+    previous = cache.get(f"rl:{key}:{int(bucket) - 1}") or 0
+    return count + previous * (1 - into / window_s) <= limit
 
 
 def check_prompt_rate(visitor_id: str, ip_hash: str | None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from inference_workers.engines import REPO, free_port, python_for_engine, stop_process_group
+from inference_workers.engines import REPO, python_for_engine, stop_process_group
 
 MODELS_DIR = REPO / "var" / "models"
 
@@ -101,7 +102,14 @@ def start_worker(
     engine runs with continuous batching (bench/engine_batching.py, tiny model on 2 shared
     CPU cores: about the same tokens/s with 1 stream, 2.4 to 7 times with 8 and 4.4 to 10 times
     with 32); without it, it takes every sampling parameter and runs one request at a time."""
-    port = port or free_port()
+    # The port is bound and listening here, and the worker inherits the socket: from now until
+    # the worker stops, no other process (another worker's engine picking a free port, an
+    # outgoing connection) can take it, and a health check never reaches someone else.
+    listening = socket.socket()
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listening.bind(("127.0.0.1", port or 0))
+    listening.listen(128)
+    port = listening.getsockname()[1]
     cmd = [
         sys.executable,
         "-m",
@@ -113,8 +121,8 @@ def start_worker(
         str(model_dir),
         "--served-model-name",
         name,
-        "--port",
-        str(port),
+        "--fd",
+        str(listening.fileno()),
     ]
     if batching and engine == "transformers":
         cmd.append("--continuous-batching")
@@ -124,14 +132,18 @@ def start_worker(
         cmd += ["--engine-log", str(log_dir / f"{name}-engine.log")]
         out = open(log_dir / f"{name}-worker.log", "ab")
     cmd += extra  # last: it may end with `-- ENGINE ARGS`
-    proc = subprocess.Popen(
-        cmd,
-        cwd=REPO,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    if out is not subprocess.DEVNULL:
-        out.close()
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            pass_fds=(listening.fileno(),),
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+    finally:
+        listening.close()  # the worker holds its own copy
+        if out is not subprocess.DEVNULL:
+            out.close()
     return WorkerHandle(proc, port, name)

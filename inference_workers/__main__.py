@@ -25,6 +25,12 @@ def serve_parser(sub) -> None:
     p.add_argument("--served-model-name", help="the name clients use (default: --model)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8100)
+    p.add_argument(
+        "--fd",
+        type=int,
+        help="serve on this inherited, already listening socket instead of --host/--port (the launcher "
+        "binds the port before the engine loads, so no other process can take it meanwhile)",
+    )
     p.add_argument("--gpus", type=_gpus, default=[], help="GPU indices, e.g. 0,1 (tensor parallel over them)")
     p.add_argument("--device", help="transformers only: cpu, cuda, cuda:0 (default: cuda if --gpus else cpu)")
     p.add_argument("--upstream", help="attach to an engine already running at this URL instead of launching one")
@@ -99,7 +105,14 @@ def run_serve(args) -> int:
         engine_log=args.engine_log,
         ready_timeout_s=args.ready_timeout,
     )
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
+    app = create_app(config)
+    if args.fd is None:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
+        return 0
+    import socket
+
+    listening = socket.socket(fileno=args.fd)  # family and type read from the descriptor
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)).run(sockets=[listening])
     return 0
 
 

@@ -23,9 +23,9 @@ def started(monkeypatch):
 
 
 def test_it_batches_on_the_transformers_engine_unless_asked_not_to(started, tmp_path):
-    launcher.start_worker(tmp_path, name="a", port=1)
-    launcher.start_worker(tmp_path, name="b", port=2, batching=False)
-    launcher.start_worker(tmp_path, name="c", port=3, engine="vllm")
+    launcher.start_worker(tmp_path, name="a")
+    launcher.start_worker(tmp_path, name="b", batching=False)
+    launcher.start_worker(tmp_path, name="c", engine="vllm")
     batching, one_at_a_time, vllm = started
     assert "--continuous-batching" in batching
     assert "--continuous-batching" not in one_at_a_time and "--continuous-batching" not in vllm
@@ -33,8 +33,14 @@ def test_it_batches_on_the_transformers_engine_unless_asked_not_to(started, tmp_
 
 def test_it_keeps_engine_arguments_last(started, tmp_path):
     launcher.start_worker(
-        tmp_path, name="a", port=1, extra=["--meter", "cpu", "--", "--dtype", "float32"], log_dir=tmp_path
+        tmp_path, name="a", extra=["--meter", "cpu", "--", "--dtype", "float32"], log_dir=tmp_path
     )
     cmd = started[0]
     assert cmd[-3:] == ["--", "--dtype", "float32"]  # after `--`, everything goes to the engine
     assert cmd.index("--engine-log") < cmd.index("--")
+
+
+def test_the_worker_serves_on_the_socket_the_launcher_bound(started, tmp_path):
+    launcher.start_worker(tmp_path, name="a")
+    cmd = started[0]
+    assert "--fd" in cmd and "--port" not in cmd

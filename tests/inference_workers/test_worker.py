@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import time
 
 import httpx
@@ -64,6 +65,26 @@ def unmetered_worker(worker, tiny_model, engine_port):
     handle.wait_ready()
     yield handle
     handle.stop()
+
+
+def test_the_port_is_held_from_the_launch_not_from_the_engine_being_ready(worker, tiny_model, engine_port):
+    """Between the launch and the worker listening (the engine loading: seconds, minutes on a GPU),
+    no other process may take the worker's port; else a health check could reach that process and
+    the worker, failing to bind, would die unseen (a replica "ready" but refusing every request)."""
+    handle = start_worker(
+        tiny_model,
+        name="held",
+        log_dir=TEST_LOGS,
+        extra=["--upstream", f"http://127.0.0.1:{engine_port}", "--meter", "off"],
+        batching=False,
+    )
+    try:
+        with socket.socket() as other, pytest.raises(OSError):
+            other.bind(("127.0.0.1", handle.port))
+        handle.wait_ready()
+        assert httpx.get(handle.url + "/health").json()["model"] == "held"
+    finally:
+        handle.stop()
 
 
 def final_chunk(url: str, request_id: str) -> dict:
