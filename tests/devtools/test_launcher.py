@@ -32,9 +32,7 @@ def test_it_batches_on_the_transformers_engine_unless_asked_not_to(started, tmp_
 
 
 def test_it_keeps_engine_arguments_last(started, tmp_path):
-    launcher.start_worker(
-        tmp_path, name="a", extra=["--meter", "cpu", "--", "--dtype", "float32"], log_dir=tmp_path
-    )
+    launcher.start_worker(tmp_path, name="a", extra=["--meter", "cpu", "--", "--dtype", "float32"], log_dir=tmp_path)
     cmd = started[0]
     assert cmd[-3:] == ["--", "--dtype", "float32"]  # after `--`, everything goes to the engine
     assert cmd.index("--engine-log") < cmd.index("--")
