@@ -86,7 +86,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         if self.socket_slots is None:  # too many sockets open from this visitor or network
             await self.close(code=4429)
             return
-        self.models = ModelClient(settings.ARENA_WORKER_TIMEOUT_S)
+        self.models = ModelClient.shared(settings.ARENA_WORKER_TIMEOUT_S)
         await self.accept()
         await self._start_pending()
 
@@ -177,20 +177,19 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
 
     # -- streaming ------------------------------------------------------------------------
     async def _start_pending(self):
-        pending = await database_sync_to_async(
-            lambda: [(m.id, m.side) for m in battles.pending_messages(Battle.objects.get(pk=self.battle_id))]
-        )()
+        # One trip to the database for every side: which answers wait, which replica takes
+        # each, their tries begun. Each trip costs a thread hop, and the time to first token.
+        jobs = await database_sync_to_async(_begin_pending)(self.battle_id)
         pacer = None
-        if pending and settings.ARENA_PACE_STREAMS:
-            pacer = Pacer(self.send_json, tuple(side for _id, side in pending), settings.ARENA_PACE_CHARS_PER_S)
+        if jobs and settings.ARENA_PACE_STREAMS:
+            pacer = Pacer(self.send_json, tuple(side for side, _job in jobs), settings.ARENA_PACE_CHARS_PER_S)
             task = asyncio.create_task(pacer.run())
             self.pacer_tasks.add(task)
             task.add_done_callback(self.pacer_tasks.discard)
-        for message_id, side in pending:
-            self.tasks[side] = asyncio.create_task(self._stream_side(message_id, side, pacer))
+        for side, job in jobs:
+            self.tasks[side] = asyncio.create_task(self._stream_side(job, side, pacer))
 
-    async def _stream_side(self, message_id, side, pacer: Pacer | None):
-        job = await database_sync_to_async(_begin)(message_id)
+    async def _stream_side(self, job: _Job | None, side, pacer: Pacer | None):
         if job is None:
             if pacer:
                 pacer.drop(side)
@@ -335,13 +334,26 @@ def _reroute(job: _Job, tried: tuple[str, ...]) -> Backend | None:
     return other
 
 
-def _begin(message_id) -> _Job | None:
-    message = Message.objects.select_related("turn__battle__model_a", "turn__battle__model_b").get(pk=message_id)
+def _begin_pending(battle_id) -> list[tuple[str, _Job | None]]:
+    """Each answer of the last turn waiting to be streamed, with its try begun (None for one
+    that another window began first). Its queries stand between the socket opening and the
+    first token: the battle comes with its models, and a first turn's history is its prompt."""
+    battle = Battle.objects.select_related("model_a", "model_b").get(pk=battle_id)
+    jobs = []
+    for message in battles.pending_messages(battle):
+        message.turn.battle = battle
+        jobs.append((message.side, _begin(message)))
+    return jobs
+
+
+def _begin(message: Message) -> _Job | None:
     backend = least_busy(backend_for(message.turn.battle.model(message.side)))
     attempt = message.begin_attempt(backend.label)
     if attempt is None:
         return None
-    return _Job(message_id, attempt, backend, battles.history(message), message.turn.index)
+    turn = message.turn
+    chat = [{"role": "user", "content": turn.prompt}] if turn.index == 0 else battles.history(message)
+    return _Job(message.id, attempt, backend, chat, turn.index)
 
 
 def _finish(

@@ -16,7 +16,11 @@ Setup (nothing outside a temp directory and var/ is touched):
     rate limits raised so that they never refuse a benchmark request.
 
 Measurements, taken side by side in the same run:
-  * arena, c concurrent battles (mode "random": the only two models, one per worker, so
+  * two arenas on that database: one as deployed (ARENA_PACE_STREAMS on: both answers shown
+    at one common pace, the first delta of a battle held until both sides have text, so that
+    speed gives no model away) and one with pacing off (each side's deltas relayed as they
+    come: the web's own cost alone);
+  * in each, c concurrent battles (mode "random": the only two models, one per worker, so
     c battles = 2c streams, c per worker). Each battle belongs to its own visitor (cookie
     `arena_visitor`, terms accepted during setup), as c people would. Per battle:
     POST /api/battles, then open the WebSocket /ws/battles/<id>/ with the visitor cookie
@@ -24,21 +28,22 @@ Measurements, taken side by side in the same run:
       ws->delta   : from the WebSocket open (handshake complete; the consumer starts both
                     streams right after it accepts) to the first `delta` frame of a side;
       post->delta : from sending POST /api/battles to the first `delta` frame of a side
-                    (adds battle creation and the WebSocket handshake).
-  * direct, 2c concurrent streams (c per worker): httpx streaming POST
-    /v1/chat/completions on the worker with the same body the consumer sends (model,
-    messages=[user prompt], stream, max_tokens), from sending the request to the first
-    chunk with non-empty `delta.content`.
+                    (adds battle creation and the WebSocket handshake);
+  * direct, 2c concurrent streams (c per worker, in pairs: one to each worker, as a battle
+    sends them): httpx streaming POST /v1/chat/completions on the worker with the same body
+    the consumer sends (model, messages=[user prompt], stream, max_tokens), from sending
+    the request to the first chunk with non-empty `delta.content`.
+      direct      : each stream's own time to first token: what the unpaced arena adds to;
+      direct pair : the later of a pair's two: the soonest a paced arena can show a battle's
+                    first delta, since it waits for both sides.
   One TTFT sample per side (arena) or per stream (direct). A run at concurrency c is
   ceil(--min-battles / c) waves of c battles (or 2c direct streams) one after another,
-  so that c=1 collects enough samples. Runs alternate ABBA per concurrency (direct,
-  arena, arena, direct, ...) so that drift hits both alike; one untimed warm-up of each
-  path comes first. The table printed last gives median and p90 of each and the ratios
-  arena/direct of the medians and of the p90s.
-
-`transformers serve` answers one request at a time, so at 50 concurrent battles TTFT is
-dominated by queueing in the engine on both paths; the ratio is what this measures.
-Every child process (workers with their engines, daphne) is stopped at the end.
+  so that c=1 collects enough samples. Runs rotate per round (direct, unpaced, paced;
+  then unpaced, paced, direct; ...) so that drift hits all alike; one untimed warm-up of
+  each path comes first. The table printed last gives median and p90 of each path, the
+  overhead of the arena's median over its reference's (ms) and the ratios of the medians
+  and of the p90s; below it, the medians of the POST round trip and of the WebSocket
+  handshake.
 """
 
 from __future__ import annotations
@@ -124,7 +129,7 @@ def wait_port(port: int, proc: subprocess.Popen, timeout_s: float = 60.0) -> Non
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"daphne exited with code {proc.returncode} (see {LOG_DIR / 'arena-daphne.log'})")
+            raise RuntimeError(f"daphne exited with code {proc.returncode} (see {LOG_DIR}/arena-daphne-*.log)")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return
@@ -166,6 +171,7 @@ async def arena_battle(base: str, origin: str, visitor: dict, prompt: str) -> li
     resp = await client.post(
         base + "/api/battles", json={"prompt": prompt, "mode": "random"}, headers={"X-CSRFToken": visitor["csrf"]}
     )
+    t_created = time.perf_counter()
     if resp.status_code != 201:
         raise RuntimeError(f"POST /api/battles: HTTP {resp.status_code} {resp.text[:200]}")
     ws_url = base.replace("http://", "ws://") + resp.json()["ws"]
@@ -193,8 +199,11 @@ async def arena_battle(base: str, origin: str, visitor: dict, prompt: str) -> li
                 done.add(side)
             if len(done) == 2:
                 break
+    steps = {"post_rtt": t_created - t_post, "handshake": t_open - t_created}
     return [
-        {"ws": first[s] - t_open, "post": first[s] - t_post} if s in first else {"ws": None, "post": None}
+        {"ws": first[s] - t_open, "post": first[s] - t_post, **steps}
+        if s in first
+        else {"ws": None, "post": None, **steps}
         for s in ("a", "b")
     ]
 
@@ -216,10 +225,14 @@ async def run_direct(workers: dict[str, str], c: int, waves: int, max_tokens: in
                 prompt = PROMPTS[(counter[0] + i) % len(PROMPTS)]
                 jobs += [direct_stream(client, url, slug, prompt, max_tokens) for slug, url in workers.items()]
             counter[0] += c
-            samples += [
+            got = [
                 s if isinstance(s, dict) else failed(s, {"direct": None})
                 for s in await asyncio.gather(*jobs, return_exceptions=True)
             ]
+            for first, second in zip(got[0::2], got[1::2], strict=True):  # a battle's two streams
+                both = None if None in (first["direct"], second["direct"]) else max(first["direct"], second["direct"])
+                first["pair"] = second["pair"] = both
+            samples += got
     return samples
 
 
@@ -231,7 +244,9 @@ async def run_arena(base: str, origin: str, visitors: list[dict], c: int, waves:
         for pair in await asyncio.gather(
             *(arena_battle(base, origin, visitors[i], prompts[i]) for i in range(c)), return_exceptions=True
         ):
-            samples += pair if isinstance(pair, list) else [failed(pair, {"ws": None, "post": None})] * 2
+            if not isinstance(pair, list):
+                pair = [failed(pair, {"ws": None, "post": None, "post_rtt": None, "handshake": None})] * 2
+            samples += pair
     return samples
 
 
@@ -272,20 +287,32 @@ def summary(values: list) -> tuple[float, float, int, int]:
 
 
 # -- main -------------------------------------------------------------------------------------
-async def bench(args, workers: dict[str, str], base: str) -> None:
-    origin = base
+ARENAS = ("unpaced", "paced")
+ROWS = (  # (sample key, label, reference key)
+    ("direct", "direct", None),
+    ("unpaced ws", "unpaced ws", "direct"),
+    ("unpaced post", "unpaced post", "direct"),
+    ("pair", "direct pair", None),
+    ("paced ws", "paced ws", "pair"),
+    ("paced post", "paced post", "pair"),
+)
+
+
+async def bench(args, workers: dict[str, str], bases: dict[str, str]) -> None:
     levels = args.concurrency
     print(f"creating {max(levels)} visitors (consent)...", flush=True)
-    visitors = await make_visitors(base, max(levels))
+    visitors = await make_visitors(bases["paced"], max(levels))
     counter = [0]
+    paths = ("direct", *ARENAS)
     try:
-        print("warm-up (untimed): direct and arena at concurrency 1", flush=True)
+        print("warm-up (untimed): direct and both arenas at concurrency 1", flush=True)
         await run_direct(workers, 1, 2, args.max_tokens, counter)
-        await run_arena(base, origin, visitors, 1, 2, counter)
+        for arena in ARENAS:
+            await run_arena(bases[arena], bases[arena], visitors, 1, 2, counter)
 
-        results = {c: {"direct": [], "ws": [], "post": []} for c in levels}
+        results = {c: {key: [] for key, _label, _ref in ROWS} | {"post_rtt": [], "handshake": []} for c in levels}
         for rnd in range(args.rounds):
-            order = ("direct", "arena") if rnd % 2 == 0 else ("arena", "direct")
+            order = paths[rnd % 3 :] + paths[: rnd % 3]
             for c in levels:
                 waves = max(1, math.ceil(args.min_battles / c))
                 for path in order:
@@ -293,14 +320,17 @@ async def bench(args, workers: dict[str, str], base: str) -> None:
                     if path == "direct":
                         got = await run_direct(workers, c, waves, args.max_tokens, counter)
                         results[c]["direct"] += [s["direct"] for s in got]
+                        results[c]["pair"] += [s.get("pair") for s in got]
                         med = summary([s["direct"] for s in got])[0]
                     else:
-                        got = await run_arena(base, origin, visitors, c, waves, counter)
-                        results[c]["ws"] += [s["ws"] for s in got]
-                        results[c]["post"] += [s["post"] for s in got]
+                        got = await run_arena(bases[path], bases[path], visitors, c, waves, counter)
+                        results[c][f"{path} ws"] += [s["ws"] for s in got]
+                        results[c][f"{path} post"] += [s["post"] for s in got]
+                        results[c]["post_rtt"] += [s["post_rtt"] for s in got[0::2]]
+                        results[c]["handshake"] += [s["handshake"] for s in got[0::2]]
                         med = summary([s["ws"] for s in got])[0]
                     print(
-                        f"round {rnd + 1}/{args.rounds}  c={c:<3} {path:<6} {waves} wave(s), {len(got)} streams, "
+                        f"round {rnd + 1}/{args.rounds}  c={c:<3} {path:<8} {waves} wave(s), {len(got)} streams, "
                         f"median TTFT {med:7.1f} ms, wall {time.perf_counter() - t0:6.1f} s",
                         flush=True,
                     )
@@ -310,23 +340,35 @@ async def bench(args, workers: dict[str, str], base: str) -> None:
 
     print()
     print(
-        f"TTFT (ms), {args.rounds} rounds alternating direct/arena, max_tokens={args.max_tokens}, "
+        f"TTFT (ms), {args.rounds} rounds rotating direct/unpaced/paced, max_tokens={args.max_tokens}, "
         f"2 CPU workers (transformers serve), daphne + SQLite + in-memory layer"
     )
-    print("  direct      = worker POST /v1/chat/completions sent -> first content chunk")
-    print("  arena ws    = WebSocket open -> first delta frame of a side")
-    print("  arena post  = POST /api/battles sent -> first delta frame of a side")
-    header = f"{'battles':>7} {'streams':>7} {'path':<11} {'n':>5} {'no tok':>6} {'median':>9} {'p90':>9} {'x med':>7} {'x p90':>7}"
+    print("  direct       = worker POST /v1/chat/completions sent -> first content chunk, each stream")
+    print("  direct pair  = the later of a battle's two direct streams (what pacing waits for)")
+    print("  ... ws       = WebSocket open -> first delta frame of a side")
+    print("  ... post     = POST /api/battles sent -> first delta frame of a side")
+    print("  unpaced: ARENA_PACE_STREAMS off (against direct); paced: as deployed (against direct pair)")
+    header = (
+        f"{'battles':>7} {'streams':>7} {'path':<13} {'n':>5} {'no tok':>6} {'median':>9} {'p90':>9} "
+        f"{'+ms med':>8} {'x med':>7} {'x p90':>7}"
+    )
     print(header)
     print("-" * len(header))
     for c in levels:
-        d_med, d_p90, d_n, d_miss = summary(results[c]["direct"])
-        for path, label in (("direct", "direct"), ("ws", "arena ws"), ("post", "arena post")):
-            med, p90, n, miss = summary(results[c][path])
-            ratio_med = f"{med / d_med:7.2f}" if path != "direct" else f"{'':>7}"
-            ratio_p90 = f"{p90 / d_p90:7.2f}" if path != "direct" else f"{'':>7}"
-            print(f"{c:>7} {2 * c:>7} {label:<11} {n:>5} {miss:>6} {med:9.1f} {p90:9.1f} {ratio_med} {ratio_p90}")
-    print("(x med, x p90: arena / direct; 'no tok': streams with no content (failed or ended empty))")
+        for key, label, ref in ROWS:
+            med, p90, n, miss = summary(results[c][key])
+            if ref is None:
+                extra = f"{'':>8} {'':>7} {'':>7}"
+            else:
+                r_med, r_p90, _n, _miss = summary(results[c][ref])
+                extra = f"{med - r_med:+8.1f} {med / r_med:7.2f} {p90 / r_p90:7.2f}"
+            print(f"{c:>7} {2 * c:>7} {label:<13} {n:>5} {miss:>6} {med:9.1f} {p90:9.1f} {extra}")
+        post_rtt, handshake = summary(results[c]["post_rtt"])[0], summary(results[c]["handshake"])[0]
+        print(
+            f"{'':>7} {'':>7} (median POST /api/battles round trip {post_rtt:.1f} ms, WebSocket handshake {handshake:.1f} ms)"
+        )
+    print("(+ms med: arena median - reference median; x med, x p90: arena / reference; 'no tok': streams with no")
+    print(" content (failed or ended empty))")
 
 
 def main() -> None:
@@ -347,7 +389,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     handles = []
-    daphne = None
+    daphnes: list[subprocess.Popen] = []
     tmp = tempfile.TemporaryDirectory(prefix="arena-bench-")
     try:
         print("building tiny models if absent, starting two workers...", flush=True)
@@ -367,28 +409,34 @@ def main() -> None:
             manage + ["load_catalogue", str(catalogue)], cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL
         )
 
-        port = free_port()
-        log = open(LOG_DIR / "arena-daphne.log", "wb")
-        daphne = subprocess.Popen(
-            [sys.executable, "-m", *daphne_command("127.0.0.1", port)],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        wait_port(port, daphne)
-        print(f"workers: {workers}; arena: http://127.0.0.1:{port}", flush=True)
-        asyncio.run(bench(args, workers, f"http://127.0.0.1:{port}"))
+        bases = {}
+        for arena in ARENAS:
+            port = free_port()
+            log = open(LOG_DIR / f"arena-daphne-{arena}.log", "wb")
+            daphnes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", *daphne_command("127.0.0.1", port)],
+                    cwd=REPO,
+                    env={**env, "ARENA_PACE_STREAMS": str(arena == "paced")},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+            log.close()
+            wait_port(port, daphnes[-1])
+            bases[arena] = f"http://127.0.0.1:{port}"
+        print(f"workers: {workers}; arenas: {bases}", flush=True)
+        asyncio.run(bench(args, workers, bases))
     finally:
-        if daphne is not None and daphne.poll() is None:
-            daphne.terminate()
-            try:
-                daphne.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                daphne.kill()
-                daphne.wait(timeout=5)
+        for daphne in daphnes:
+            if daphne.poll() is None:
+                daphne.terminate()
+                try:
+                    daphne.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    daphne.kill()
+                    daphne.wait(timeout=5)
         for handle in handles:
             handle.stop()
         tmp.cleanup()

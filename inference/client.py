@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -55,9 +56,17 @@ class AnswerStream:
     """The text deltas of one answer; `outcome` is filled when the stream ends cleanly."""
 
     def __init__(
-        self, client: httpx.AsyncClient, backend: Backend, messages: list[dict], *, max_tokens: int, request_id: str
+        self,
+        client: httpx.AsyncClient,
+        backend: Backend,
+        messages: list[dict],
+        *,
+        max_tokens: int,
+        request_id: str,
+        timeout: httpx.Timeout | None = None,
     ):
         self._client = client
+        self._timeout = timeout
         self.backend = backend
         self.request_id = request_id
         self._body = {"model": backend.served_name, "messages": messages, "stream": True, "max_tokens": max_tokens}
@@ -76,6 +85,7 @@ class AnswerStream:
                 self.backend.url + "/v1/chat/completions",
                 json=self._body,
                 headers={"X-Request-ID": self.request_id, **self.backend.headers()},
+                **({"timeout": self._timeout} if self._timeout else {}),
             ) as resp:
                 if resp.status_code != 200:
                     await resp.aread()
@@ -127,13 +137,28 @@ def _outcome(final: dict, ttft_ms: int | None, *, metered: bool = True, chunks: 
 
 
 class ModelClient:
-    """One HTTP client per WebSocket (or per caller); close it with `aclose`."""
+    """Answers from backends over one HTTP client: its own (close it with `aclose`), or with
+    `shared`, the event loop's, whose connections to the workers stay open between answers."""
 
-    def __init__(self, timeout_s: float):
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0))
+    def __init__(self, timeout_s: float, client: httpx.AsyncClient | None = None):
+        self._timeout = httpx.Timeout(timeout_s, connect=5.0)
+        self._owned = client is None
+        self._client = client or httpx.AsyncClient(timeout=self._timeout, limits=_LIMITS)
+
+    @classmethod
+    def shared(cls, timeout_s: float) -> ModelClient:
+        """A client on the running event loop's HTTP client. Making an `httpx.AsyncClient` loads
+        the system's certificates (about 20 ms): once per process, not once per battle."""
+        loop = asyncio.get_running_loop()
+        client = _SHARED.get(loop)
+        if client is None or client.is_closed:
+            client = _SHARED[loop] = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0), limits=_LIMITS)
+        return cls(timeout_s, client)
 
     def answer(self, backend: Backend, messages: list[dict], *, max_tokens: int, request_id: str) -> AnswerStream:
-        return AnswerStream(self._client, backend, messages, max_tokens=max_tokens, request_id=request_id)
+        return AnswerStream(
+            self._client, backend, messages, max_tokens=max_tokens, request_id=request_id, timeout=self._timeout
+        )
 
     async def aborted_energy(self, backend: Backend, request_id: str) -> FinishedRequest | None:
         """The worker's record of a request we cut, once its meter has closed it (None when
@@ -156,4 +181,11 @@ class ModelClient:
         return None
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._owned:
+            await self._client.aclose()
+
+
+# Every answer streams on its own connection for as long as it lasts: no cap on how many are
+# open at once (the workers queue), a few kept alive between answers.
+_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=32)
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
