@@ -73,6 +73,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         self.tasks: dict[str, asyncio.Task] = {}
         # One pacer per batch of answers started together (a turn, or a retried side).
         self.pacer_tasks: set[asyncio.Task] = set()
+        self.ended: set[str] = set()  # sides of the current answers that got their last frame
         try:
             battle = await database_sync_to_async(battles.battle_for_visitor)(self.battle_id, self.visitor_id)
         except ArenaError:
@@ -141,24 +142,38 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         await self._start_pending()
 
     async def _stop(self):
-        """Cut both answers; each keeps its text so far, shown at once (`stopped` frames)."""
+        """Cut both answers; each keeps its text so far, shown at once (`stopped` frames). A side
+        whose generation ended before the stop but whose `done` had not gone out yet (held by
+        the pacer, or its task cut while storing it) gets its `done` now: every side of the
+        turn ends with a frame, whatever the timing."""
         for task in self.pacer_tasks:
             task.cancel()
-        cut = [side for side, task in self.tasks.items() if not task.done()]
-        for side in cut:
-            self.tasks[side].cancel()
-        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
-        stopped = await database_sync_to_async(
-            lambda: list(
-                battles.last_turn_messages(Battle.objects.get(pk=self.battle_id)).filter(
-                    side__in=cut, status=Message.Status.STOPPED
-                )
-            )
+        for task in self.tasks.values():
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*self.tasks.values(), *self.pacer_tasks, return_exceptions=True)
+        waiting = [side for side in self.tasks if side not in self.ended]
+        if not waiting:
+            return
+        messages = await database_sync_to_async(
+            lambda: list(battles.last_turn_messages(Battle.objects.get(pk=self.battle_id)).filter(side__in=waiting))
         )()
-        for message in stopped:
-            await self.send_json(
-                {"type": "stopped", "side": message.side, "message_id": str(message.id), "html": message.html}
-            )
+        for message in messages:
+            if message.status == Message.Status.STOPPED:
+                frame = {"type": "stopped", "side": message.side, "message_id": str(message.id), "html": message.html}
+            elif message.status == Message.Status.DONE:
+                frame = {
+                    "type": "done",
+                    "side": message.side,
+                    "seq": None,
+                    "message_id": str(message.id),
+                    "html": message.html,
+                    "completion_tokens": message.completion_tokens,
+                    "duration_ms": None,
+                }
+            else:
+                continue
+            await self._send(frame)
 
     async def _retry(self, side):
         if side not in SIDES:
@@ -180,9 +195,10 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         # One trip to the database for every side: which answers wait, which replica takes
         # each, their tries begun. Each trip costs a thread hop, and the time to first token.
         jobs = await database_sync_to_async(_begin_pending)(self.battle_id)
+        self.ended -= {side for side, _job in jobs}
         pacer = None
         if jobs and settings.ARENA_PACE_STREAMS:
-            pacer = Pacer(self.send_json, tuple(side for side, _job in jobs), settings.ARENA_PACE_CHARS_PER_S)
+            pacer = Pacer(self._send, tuple(side for side, _job in jobs), settings.ARENA_PACE_CHARS_PER_S)
             task = asyncio.create_task(pacer.run())
             self.pacer_tasks.add(task)
             task.add_done_callback(self.pacer_tasks.discard)
@@ -277,7 +293,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         if pacer:
             pacer.finish(side, {**done, "duration_ms": None})  # a duration would give the speed away
         else:
-            await self.send_json(done)
+            await self._send(done)
 
     async def _settle_cut(self, job: _Job, answer: AnswerStream, parts, status, error_code=""):
         """A cut answer never gets its final chunk: ask its worker what it cost."""
@@ -298,7 +314,12 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def _error(self, side, code, message):
-        await self.send_json({"type": "error", "side": side, "code": code, "message": str(message)})
+        await self._send({"type": "error", "side": side, "code": code, "message": str(message)})
+
+    async def _send(self, frame: dict) -> None:
+        if frame["type"] in ("done", "stopped", "error") and frame.get("side"):
+            self.ended.add(frame["side"])
+        await self.send_json(frame)
 
 
 async def _keep_alive(attempt_pk) -> None:

@@ -135,3 +135,39 @@ async def test_it_keeps_pacing_one_side_while_the_other_is_retried(arena_llms, s
     shown_a = "".join(f["text"] for f in frames if f["type"] == "delta" and f["side"] == "a")
     assert stored["a"].status == "done" and shown_a == stored["a"].content
     assert sum(1 for f in frames if f["type"] == "error" and f["side"] == "b") == 2  # failed, retried, failed
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+async def test_a_stop_after_both_answers_were_generated_still_ends_each_side(arena_llms, settings):
+    """Both answers generated and stored, their text still held by the pacer: a stop then used
+    to cancel the pacer and send nothing (no side was "cut"), and the visitor's screen waited
+    for ever. Each side now gets its `done`, with the whole answer."""
+    from tests.arena.test_consumer import communicator, messages_of
+    from tests.conftest import make_battle
+
+    settings.ARENA_MAX_TOKENS = 12
+    settings.ARENA_PACE_STREAMS = True
+    settings.ARENA_PACE_CHARS_PER_S = 2.0  # the pacer holds nearly everything
+    visitor = str(uuid.uuid4())
+    battle = await database_sync_to_async(make_battle)(visitor, arena_llms["tiny-a"], arena_llms["tiny-b"])
+    comm = communicator(battle, visitor)
+    await comm.connect()
+    for _ in range(600):
+        stored = await messages_of(battle)
+        if all(stored[side].status == "done" for side in "ab"):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("the answers were never stored")
+    await comm.send_json_to({"type": "stop"})
+    frames, ended = [], {}
+    while len(ended) < 2:
+        frame = await comm.receive_json_from(timeout=10)
+        frames.append(frame)
+        if frame["type"] in ("done", "stopped", "error"):
+            ended[frame["side"]] = frame
+    await comm.disconnect()
+    for side in "ab":
+        assert ended[side]["type"] == "done" and ended[side]["html"] == stored[side].html
+        assert ended[side]["message_id"] == str(stored[side].id) and ended[side]["duration_ms"] is None
