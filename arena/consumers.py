@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
@@ -240,6 +241,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
                     # same try goes to another replica, and the Attempt records which.
                     tried += (job.backend.url,)
                     other = None
+                    if exc.code in REROUTABLE:
+                        replica_failed(job.backend.url)
                     if not parts and exc.code in REROUTABLE:
                         other = await database_sync_to_async(_reroute)(job, tried)
                     if other is None:
@@ -331,10 +334,26 @@ async def _keep_alive(attempt_pk) -> None:
 
 
 # -- database (sync, run in a thread) -------------------------------------------------------
+# Replicas that just refused or could not be reached, until when (time.monotonic()): new tries
+# go elsewhere meanwhile, as nginx's max_fails/fail_timeout does, rather than each meeting the
+# dead replica first (it streams nothing, so it is the least busy) and being re-routed. This
+# process's own memory: another process learns it from its own first failed try.
+REPLICA_DOWN_S = 5.0
+_down_until: dict[str, float] = {}
+
+
+def replica_failed(url: str) -> None:
+    _down_until[url] = time.monotonic() + REPLICA_DOWN_S
+
+
 def least_busy(backend: Backend, avoid: tuple[str, ...] = ()) -> Backend | None:
     """The replica with the fewest answers streaming from it, as the database sees them (so
-    every web process sees the same counts); None when every replica was tried."""
+    every web process sees the same counts), among those not seen failing in the last few
+    seconds (unless every one was); None when every replica was tried."""
     candidates = [u for u in backend.urls if u not in avoid]
+    now = time.monotonic()
+    up = [u for u in candidates if _down_until.get(u, 0.0) <= now]
+    candidates = up or candidates
     if len(candidates) <= 1:
         return backend.on(candidates[0]) if candidates else None
     busy = dict(

@@ -1,6 +1,7 @@
 """Three replicas of one CPU model behind one catalogue entry: 30 concurrent battles spread
 over all three (least busy first), one replica killed mid-run. Answers sent to it after
-its death (it is then the least busy) are rerouted before their first token and finish
+its death (it is then the least busy) are rerouted before their first token, or not sent
+to it at all once a try has failed there (it is left alone for a few seconds), and finish
 with no error frame; only answers cut mid-stream on the dead replica fail; stopped
 answers still get their energy from the replica that served them (the `Attempt` records
 which)."""
@@ -134,5 +135,26 @@ async def test_battles_spread_over_replicas_and_survive_one_being_killed(replica
             assert frames_a[-1] == "done", frames_a
     late = [records[i].get("a", []) for i in range(BATTLES, BATTLES + LATE)]
     assert all(frames[-1] == "done" and "error" not in frames for frames in late), late
-    assert f"on {doomed.url}, rerouted to" in caplog.text  # sent to the dead replica, then elsewhere
+    assert all(attempts[battles[i].id].backend != doomed.url for i in range(BATTLES, BATTLES + LATE))
+    cut_there = any("error" in records[i].get("a", []) for i in range(BATTLES))
+    # Sent to the dead replica, then elsewhere; or, once an answer failed there, sent elsewhere at once.
+    assert f"on {doomed.url}, rerouted to" in caplog.text or cut_there
     assert any(attempts[battles[i].id].outcome == "stopped" for i in stopped)
+
+
+def test_a_replica_that_just_failed_is_left_alone_for_a_few_seconds(monkeypatch, db):
+    from arena import consumers
+    from inference.routing import Backend
+
+    clock = [1000.0]
+    monkeypatch.setattr(consumers.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(consumers, "_down_until", {})
+    urls = ("http://r1", "http://r2")
+    backend = Backend(urls[0], "m", replicas=urls)
+    consumers.replica_failed("http://r1")
+    assert {consumers.least_busy(backend).url for _ in range(20)} == {"http://r2"}
+    consumers.replica_failed("http://r2")  # every replica failing: all are candidates again
+    assert {consumers.least_busy(backend).url for _ in range(40)} == set(urls)
+    clock[0] += consumers.REPLICA_DOWN_S + 0.1
+    consumers.replica_failed("http://r2")
+    assert {consumers.least_busy(backend).url for _ in range(20)} == {"http://r1"}
