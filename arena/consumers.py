@@ -88,7 +88,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         if self.socket_slots is None:  # too many sockets open from this visitor or network
             await self.close(code=4429)
             return
-        self.models = ModelClient.shared(settings.ARENA_WORKER_TIMEOUT_S)
+        self.models = ModelClient(settings.ARENA_WORKER_TIMEOUT_S)
         await self.accept()
         await self._start_pending()
 

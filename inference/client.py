@@ -11,12 +11,14 @@ asks the worker for it by request id.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import ssl
 import time
-import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import certifi
 import httpx
 from pydantic import ValidationError
 
@@ -63,10 +65,8 @@ class AnswerStream:
         *,
         max_tokens: int,
         request_id: str,
-        timeout: httpx.Timeout | None = None,
     ):
         self._client = client
-        self._timeout = timeout
         self.backend = backend
         self.request_id = request_id
         self._body = {"model": backend.served_name, "messages": messages, "stream": True, "max_tokens": max_tokens}
@@ -85,7 +85,6 @@ class AnswerStream:
                 self.backend.url + "/v1/chat/completions",
                 json=self._body,
                 headers={"X-Request-ID": self.request_id, **self.backend.headers()},
-                **({"timeout": self._timeout} if self._timeout else {}),
             ) as resp:
                 if resp.status_code != 200:
                     await resp.aread()
@@ -137,28 +136,17 @@ def _outcome(final: dict, ttft_ms: int | None, *, metered: bool = True, chunks: 
 
 
 class ModelClient:
-    """Answers from backends over one HTTP client: its own (close it with `aclose`), or with
-    `shared`, the event loop's, whose connections to the workers stay open between answers."""
+    """One HTTP client per WebSocket (or per caller); close it with `aclose`. Each socket has
+    its own, so that an answer cut mid-stream (stop, a closed socket) can only ever disturb the
+    connections of its own battle."""
 
-    def __init__(self, timeout_s: float, client: httpx.AsyncClient | None = None):
-        self._timeout = httpx.Timeout(timeout_s, connect=5.0)
-        self._owned = client is None
-        self._client = client or httpx.AsyncClient(timeout=self._timeout, limits=_LIMITS)
-
-    @classmethod
-    def shared(cls, timeout_s: float) -> ModelClient:
-        """A client on the running event loop's HTTP client. Making an `httpx.AsyncClient` loads
-        the system's certificates (about 20 ms): once per process, not once per battle."""
-        loop = asyncio.get_running_loop()
-        client = _SHARED.get(loop)
-        if client is None or client.is_closed:
-            client = _SHARED[loop] = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0), limits=_LIMITS)
-        return cls(timeout_s, client)
+    def __init__(self, timeout_s: float):
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s, connect=5.0), limits=_LIMITS, verify=_tls_context()
+        )
 
     def answer(self, backend: Backend, messages: list[dict], *, max_tokens: int, request_id: str) -> AnswerStream:
-        return AnswerStream(
-            self._client, backend, messages, max_tokens=max_tokens, request_id=request_id, timeout=self._timeout
-        )
+        return AnswerStream(self._client, backend, messages, max_tokens=max_tokens, request_id=request_id)
 
     async def aborted_energy(self, backend: Backend, request_id: str) -> FinishedRequest | None:
         """The worker's record of a request we cut, once its meter has closed it (None when
@@ -181,11 +169,17 @@ class ModelClient:
         return None
 
     async def aclose(self) -> None:
-        if self._owned:
-            await self._client.aclose()
+        await self._client.aclose()
 
 
 # Every answer streams on its own connection for as long as it lasts: no cap on how many are
-# open at once (the workers queue), a few kept alive between answers.
-_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=32)
-_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+# open at once (the workers queue).
+_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=8)
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The certificate store, loaded once per process: an `httpx.AsyncClient` made without one
+    loads it again (about 20 ms, which every battle's first token waited for). The same store as
+    httpx's default: certifi's."""
+    return ssl.create_default_context(cafile=certifi.where())
