@@ -98,7 +98,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         for task in list(getattr(self, "tasks", {}).values()):
             task.cancel()
         if self.tasks:
-            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+            _log_failures(await asyncio.gather(*self.tasks.values(), return_exceptions=True), self.battle_id)
         if hasattr(self, "models"):
             await self.models.aclose()
         if getattr(self, "socket_slots", None):
@@ -152,7 +152,9 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         for task in self.tasks.values():
             if not task.done():
                 task.cancel()
-        await asyncio.gather(*self.tasks.values(), *self.pacer_tasks, return_exceptions=True)
+        _log_failures(
+            await asyncio.gather(*self.tasks.values(), *self.pacer_tasks, return_exceptions=True), self.battle_id
+        )
         waiting = [side for side in self.tasks if side not in self.ended]
         if not waiting:
             return
@@ -275,7 +277,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await asyncio.shield(self._settle_cut(job, answer, parts, Message.Status.ERROR, "worker_error"))
             return
         outcome = answer.outcome
-        message = await database_sync_to_async(_finish)(
+        message = await _store(
             job,
             Message.Status.DONE,
             "".join(parts),
@@ -305,7 +307,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         prompt_tokens, completion_tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (None, None)
         if not job.backend.metered:  # a remote API: the content chunks received stand for its tokens
             completion_tokens = answer.chunks
-        await database_sync_to_async(_finish)(
+        await _store(
             job,
             status,
             "".join(parts),
@@ -323,6 +325,21 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         if frame["type"] in ("done", "stopped", "error") and frame.get("side"):
             self.ended.add(frame["side"])
         await self.send_json(frame)
+
+
+def _store(*args) -> asyncio.Future:
+    """`_finish` in the database thread, whatever happens to the task that asked for it. A stop
+    (or a closed socket) cancels the side's task; asgiref then drops a database call still
+    waiting for the thread, and an answer already whole would stay "streaming", with no frame
+    for it (`_stop` sends the frame of what was stored)."""
+    return asyncio.shield(database_sync_to_async(_finish)(*args))
+
+
+def _log_failures(results: list, battle_id) -> None:
+    """What the side tasks raised besides being cancelled: a bug, never to pass unseen."""
+    for result in results:
+        if isinstance(result, Exception):
+            log.error("battle %s: a side task failed", battle_id, exc_info=result)
 
 
 async def _keep_alive(attempt_pk) -> None:

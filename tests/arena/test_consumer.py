@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 import uuid
 
 import httpx
@@ -92,6 +93,37 @@ async def test_it_streams_both_sides_in_order_and_persists_before_done(arena_llm
     second = await messages_of(battle, turn=1)
     assert all(m.status == Message.Status.DONE for m in second.values())
     await comm.disconnect()
+
+
+async def test_a_whole_answer_is_stored_even_if_its_task_is_cancelled_while_the_database_thread_is_busy():
+    """A stop (or a closed socket) cancels the side's task. Its answer, generated whole, was
+    waiting for the database thread (busy with other sockets' work): asgiref drops a call
+    that has not started when its task is cancelled, so the answer stayed "streaming" for
+    good, and no frame ended the side (seen in bench/routing.py). It is stored all the same."""
+    from arena.consumers import _begin_pending, _store
+    from inference.client import AnswerStream
+
+    llm_a = await database_sync_to_async(make_llm)("store-a", "http://127.0.0.1:9")
+    llm_b = await database_sync_to_async(make_llm)("store-b", "http://127.0.0.1:9")
+    battle = await database_sync_to_async(make_battle)(str(uuid.uuid4()), llm_a, llm_b)
+    (side, job), _other = await database_sync_to_async(_begin_pending)(battle.id)
+    answer = AnswerStream(None, job.backend, job.history, max_tokens=8, request_id=job.attempt.request_id)
+
+    async def relay_ending():
+        await _store(job, Message.Status.DONE, "Bonjour.", answer, None, 3, 2)
+
+    busy = asyncio.create_task(database_sync_to_async(time.sleep)(1.0))  # the database thread
+    await asyncio.sleep(0.1)
+    storing = asyncio.create_task(relay_ending())
+    await asyncio.sleep(0.1)
+    storing.cancel()
+    await busy
+    for _ in range(50):
+        stored = await messages_of(battle)
+        if stored[side].status == Message.Status.DONE:
+            break
+        await asyncio.sleep(0.05)
+    assert stored[side].status == Message.Status.DONE and stored[side].content == "Bonjour."
 
 
 async def test_it_stops_both_answers_on_request(arena_llms, settings):
