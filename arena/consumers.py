@@ -277,15 +277,23 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await asyncio.shield(self._settle_cut(job, answer, parts, Message.Status.ERROR, "worker_error"))
             return
         outcome = answer.outcome
-        message = await _store(
-            job,
-            Message.Status.DONE,
-            "".join(parts),
-            answer,
-            outcome.energy,
-            outcome.prompt_tokens,
-            outcome.completion_tokens,
-        )
+        try:
+            message = await _store(
+                job,
+                Message.Status.DONE,
+                "".join(parts),
+                answer,
+                outcome.energy,
+                outcome.prompt_tokens,
+                outcome.completion_tokens,
+            )
+        except Exception:  # not stored: the side must still end (its lease then fails it, for a retry)
+            log.exception("battle %s side %s: the answer could not be stored", self.battle_id, side)
+            if pacer:
+                pacer.drop(side)
+            with translation.override(self.language):
+                await self._error(side, "worker_error", FAILURE_MESSAGES["worker_error"])
+            return
         done = {
             "type": "done",
             "side": side,

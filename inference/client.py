@@ -102,7 +102,11 @@ class AnswerStream:
                             self.chunks += 1
                             if self.ttft_ms is None:
                                 self.ttft_ms = int((time.monotonic() - self._started) * 1000)
-                            yield text
+                            # A model may emit U+0000 (an untrained one did, under load), which
+                            # PostgreSQL text cannot hold: the answer shown is the answer stored.
+                            text = text.replace("\x00", "")
+                            if text:
+                                yield text
         except httpx.ConnectError:
             raise AnswerFailed("worker_unreachable") from None
         except httpx.ReadTimeout:

@@ -126,6 +126,35 @@ async def test_a_whole_answer_is_stored_even_if_its_task_is_cancelled_while_the_
     assert stored[side].status == Message.Status.DONE and stored[side].content == "Bonjour."
 
 
+async def test_an_answer_that_cannot_be_stored_ends_its_side_with_an_error(arena_llms, settings, monkeypatch):
+    """Storing side a's answer fails (on PostgreSQL a NUL character did; the database error is
+    raised here on purpose): side a ends with an error frame the visitor can act on, and the
+    paced side b is still shown to its end, instead of both waiting for ever."""
+    from django.db import DataError
+
+    from arena import consumers
+
+    settings.ARENA_MAX_TOKENS = 12
+    settings.ARENA_PACE_STREAMS = True
+    real_finish = consumers._finish
+
+    def finish(job, status, *args, **kwargs):
+        if status == Message.Status.DONE and job.attempt.message.side == "a":
+            raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+        return real_finish(job, status, *args, **kwargs)
+
+    monkeypatch.setattr(consumers, "_finish", finish)
+    visitor = str(uuid.uuid4())
+    battle = await database_sync_to_async(make_battle)(visitor, arena_llms["tiny-a"], arena_llms["tiny-b"])
+    comm = communicator(battle, visitor)
+    await comm.connect()
+    frames = await frames_until_done(comm, timeout=60)
+    await comm.disconnect()
+    ended = {f["side"]: f for f in frames if f["type"] in ("done", "error") and f.get("side")}
+    assert ended["a"]["type"] == "error" and ended["a"]["code"] == "worker_error"
+    assert ended["b"]["type"] == "done"
+
+
 async def test_it_stops_both_answers_on_request(arena_llms, settings):
     settings.ARENA_MAX_TOKENS = 1000
     # Both sides on one serial engine: paced, nothing would show until side a had finished.

@@ -102,3 +102,32 @@ async def test_a_client_is_made_without_loading_the_certificate_store_again():
     for client in clients:
         await client.aclose()
     assert per_client_ms < 5, per_client_ms
+
+
+async def test_a_nul_character_from_the_model_is_neither_shown_nor_stored():
+    """PostgreSQL text cannot hold U+0000; an untrained model emitted it under load and its
+    answer could not be stored. The worker here is a canned stream (a model that emits NUL on
+    demand does not exist)."""
+    import httpx
+    import orjson
+
+    chunks = [
+        {"choices": [{"delta": {"content": "Bon\x00jour"}}]},
+        {"choices": [{"delta": {"content": "\x00"}}]},
+        {"choices": [{"delta": {"content": " !"}, "finish_reason": "stop"}], "usage": {"completion_tokens": 3}},
+    ]
+    body = b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+
+    def worker(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    client = ModelClient(timeout_s=10)
+    client._client = httpx.AsyncClient(transport=httpx.MockTransport(worker))
+    api = Backend("http://remote.example", "m", kind="api")  # unmetered: usage alone ends it
+    answer = client.answer(api, HELLO, max_tokens=8, request_id=uuid.uuid4().hex)
+    try:
+        text = [delta async for delta in answer]
+    finally:
+        await client.aclose()
+    assert text == ["Bonjour", " !"] and "\x00" not in "".join(text)
+    assert answer.outcome.completion_tokens == 3
