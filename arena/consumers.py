@@ -68,6 +68,10 @@ class _Job:
 
 
 class BattleConsumer(AsyncJsonWebsocketConsumer):
+    # A battle's socket talks to its workers and to the database, never through the channel
+    # layer: without one (an alias that names no layer), a Redis restart cannot drop it.
+    channel_layer_alias = None
+
     async def connect(self):
         self.battle_id = self.scope["url_route"]["kwargs"]["battle_id"]
         self.visitor_id = visitor_id_from_scope(self.scope)

@@ -323,3 +323,31 @@ async def test_it_survives_malformed_frames(arena_llms, settings):
     frames = await frames_until_done(comm)
     assert {f["side"] for f in frames if f["type"] == "done"} == {"a", "b"}
     await comm.disconnect()
+
+
+async def test_a_battle_streams_while_the_channel_layer_is_unreachable(arena_llms, settings):
+    """A battle's socket does not use the channel layer: with Redis down (a layer on a port
+    nothing listens on), it still streams both answers (it used to crash: 8 sockets lost in
+    bench/load.py's Redis restart)."""
+    from channels.layers import channel_layers
+
+    from inference_workers.engines import free_port
+
+    settings.ARENA_MAX_TOKENS = 8
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
+        }
+    }
+    channel_layers.backends.clear()
+    try:
+        visitor = str(uuid.uuid4())
+        battle = await database_sync_to_async(make_battle)(visitor, arena_llms["tiny-a"], arena_llms["tiny-b"])
+        comm = communicator(battle, visitor)
+        assert (await comm.connect())[0]
+        frames = await frames_until_done(comm, timeout=60)
+        await comm.disconnect()
+    finally:
+        channel_layers.backends.clear()
+    assert {f["side"] for f in frames if f["type"] == "done"} == {"a", "b"}
