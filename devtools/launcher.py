@@ -107,7 +107,11 @@ def start_worker(
     # outgoing connection) can take it, and a health check never reaches someone else.
     listening = socket.socket()
     listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listening.bind(("127.0.0.1", port or 0))
+    try:
+        listening.bind(("127.0.0.1", port or 0))
+    except OSError as exc:
+        listening.close()
+        raise RuntimeError(f"worker {name}: port {port} is taken ({exc.strerror}); is another arena running?") from None
     listening.listen(128)
     port = listening.getsockname()[1]
     cmd = [

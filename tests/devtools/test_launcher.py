@@ -42,3 +42,15 @@ def test_the_worker_serves_on_the_socket_the_launcher_bound(started, tmp_path):
     launcher.start_worker(tmp_path, name="a")
     cmd = started[0]
     assert "--fd" in cmd and "--port" not in cmd
+
+
+def test_a_taken_port_is_refused_with_a_clear_message(started, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        with pytest.raises(RuntimeError, match=f"port {port} is taken"):
+            launcher.start_worker(tmp_path, name="a", port=port)
+    assert started == []  # nothing was launched
