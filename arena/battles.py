@@ -182,12 +182,13 @@ def last_turn_messages(battle: Battle):
     return Message.objects.filter(turn=battle.last_turn())
 
 
-def pending_messages(battle: Battle) -> list[Message]:
-    """The answers of the last turn waiting to be streamed (none once voted)."""
+def last_turn_answers(battle: Battle) -> list[Message]:
+    """The answers of the last turn as they stand, those whose task is gone failed first
+    (none once voted: nothing is streamed or reported after the vote)."""
     if battle.is_voted:
         return []
     Message.end_abandoned_streams(turn__battle=battle)
-    return list(battle.last_turn().messages.filter(status=Message.Status.PENDING))
+    return list(battle.last_turn().messages.all())
 
 
 def history(message: Message) -> list[dict]:

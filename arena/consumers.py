@@ -5,8 +5,11 @@ each relays the model client's deltas with a per-side sequence number, lets the
 message settle (text, tokens, the try's energy) and only then sends `done`. Closing the
 socket or pressing stop cancels both tasks, and with them the upstream requests (the
 worker aborts the engine's generation); a cut answer keeps the energy its worker
-charged it. The rules are in `battles.py` and `Message`; the model boundary in
-`inference/`.
+charged it. A socket that opens is told where each answer of the last turn stands: the
+last frame of one that ended (the socket that streamed it may have closed before sending
+it), or, for one streamed elsewhere (another window, or a web process that died), that
+frame once the database says it ended. The rules are in `battles.py` and `Message`; the
+model boundary in `inference/`.
 
 Nothing sent here names a model: frames carry a side, text and counts only.
 """
@@ -49,11 +52,14 @@ FAILURE_MESSAGES = {
     "worker_error": gettext_lazy("The model's server returned an error. You can retry."),
     "cut_off": gettext_lazy("The answer was cut off before its end. You can retry."),
     "engine_timeout": gettext_lazy("The model's server is too busy to answer now. You can retry in a moment."),
+    "interrupted": gettext_lazy("This answer was cut off: the server that produced it restarted. You can retry."),
 }
 
 
 # Failures that happen before a replica starts an answer: another replica may take it.
 REROUTABLE = ("worker_unreachable", "engine_down")
+# An answer not ended yet: being streamed, or about to be (by this socket or another).
+UNFINISHED = (Message.Status.PENDING, Message.Status.STREAMING)
 
 
 @dataclass
@@ -75,7 +81,11 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.battle_id = self.scope["url_route"]["kwargs"]["battle_id"]
         self.visitor_id = visitor_id_from_scope(self.scope)
+        # Per side, what this socket runs for the current answer: its stream, or the watch of
+        # an answer streamed elsewhere (`_watch`).
         self.tasks: dict[str, asyncio.Task] = {}
+        self.watched: set[str] = set()  # sides whose task is a watch
+        self.closed = False
         # One pacer per batch of answers started together (a turn, or a retried side).
         self.pacer_tasks: set[asyncio.Task] = set()
         self.ended: set[str] = set()  # sides of the current answers that got their last frame
@@ -94,9 +104,20 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             return
         self.models = ModelClient(settings.ARENA_WORKER_TIMEOUT_S)
         await self.accept()
-        await self._start_pending()
+        ended = await self._start_pending()
+        # A socket that closed may have missed these answers' last frames: a reconnecting
+        # client learns them here. While another side is still streamed elsewhere they wait
+        # for it, as the pacer would have held them: the gap would tell the models' speeds.
+        watched = [task for side, task in self.tasks.items() if side in self.watched and not task.done()]
+        if ended and watched:
+            task = asyncio.create_task(self._report_after(watched, ended))
+            self.pacer_tasks.add(task)
+            task.add_done_callback(self.pacer_tasks.discard)
+        else:
+            await self._report(ended)
 
     async def disconnect(self, code):
+        self.closed = True
         for task in getattr(self, "pacer_tasks", ()):
             task.cancel()
         for task in list(getattr(self, "tasks", {}).values()):
@@ -150,7 +171,9 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         """Cut both answers; each keeps its text so far, shown at once (`stopped` frames). A side
         whose generation ended before the stop but whose `done` had not gone out yet (held by
         the pacer, or its task cut while storing it) gets its `done` now: every side of the
-        turn ends with a frame, whatever the timing."""
+        turn ends with a frame, whatever the timing. A watched side is not this socket's to
+        cut: its watch ends, with the frame of where the answer stands (`answer_streaming`
+        while another window still streams it)."""
         for task in self.pacer_tasks:
             task.cancel()
         for task in self.tasks.values():
@@ -162,30 +185,19 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         waiting = [side for side in self.tasks if side not in self.ended]
         if not waiting:
             return
-        messages = await database_sync_to_async(
-            lambda: list(battles.last_turn_messages(Battle.objects.get(pk=self.battle_id)).filter(side__in=waiting))
-        )()
+        messages = await database_sync_to_async(_answers_now)(self.battle_id, waiting)
         for message in messages:
-            if message.status == Message.Status.STOPPED:
-                frame = {"type": "stopped", "side": message.side, "message_id": str(message.id), "html": message.html}
-            elif message.status == Message.Status.DONE:
-                frame = {
-                    "type": "done",
-                    "side": message.side,
-                    "seq": None,
-                    "message_id": str(message.id),
-                    "html": message.html,
-                    "completion_tokens": message.completion_tokens,
-                    "duration_ms": None,
-                }
+            if message.status in UNFINISHED:
+                await self._error(
+                    message.side, "answer_streaming", _("This answer is already streaming in another window.")
+                )
             else:
-                continue
-            await self._send(frame)
+                await self._send(_last_frame(message))
 
     async def _retry(self, side):
         if side not in SIDES:
             raise ArenaError(400, "invalid_side", _("side must be a or b."))
-        if side in self.tasks and not self.tasks[side].done():
+        if self._busy(side):
             await self._error(side, "answer_streaming", _("This answer is still streaming."))
             return
         # A retry asks a model for a new answer: it counts like a prompt.
@@ -198,10 +210,13 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         await self._start_pending()
 
     # -- streaming ------------------------------------------------------------------------
-    async def _start_pending(self):
+    async def _start_pending(self) -> list[Message]:
+        """Stream the last turn's pending answers, and watch those streamed elsewhere that this
+        socket is not already following. The answers that ended are returned, for `connect`
+        to report."""
         # One trip to the database for every side: which answers wait, which replica takes
         # each, their tries begun. Each trip costs a thread hop, and the time to first token.
-        jobs = await database_sync_to_async(_begin_pending)(self.battle_id)
+        jobs, others = await database_sync_to_async(_begin_pending)(self.battle_id)
         self.ended -= {side for side, _job in jobs}
         pacer = None
         if jobs and settings.ARENA_PACE_STREAMS:
@@ -210,15 +225,47 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             self.pacer_tasks.add(task)
             task.add_done_callback(self.pacer_tasks.discard)
         for side, job in jobs:
+            self.watched.discard(side)
             self.tasks[side] = asyncio.create_task(self._stream_side(job, side, pacer))
+        for message in others:
+            if message.status in UNFINISHED and not self._busy(message.side):
+                self.ended.discard(message.side)
+                self.watched.add(message.side)
+                self.tasks[message.side] = asyncio.create_task(self._watch(message.pk))
+        return [m for m in others if m.status not in UNFINISHED]
 
-    async def _stream_side(self, job: _Job | None, side, pacer: Pacer | None):
-        if job is None:
-            if pacer:
-                pacer.drop(side)
-            with translation.override(self.language):
-                await self._error(side, "answer_streaming", _("This answer is already streaming in another window."))
-            return
+    async def _report(self, ended: list[Message]) -> None:
+        with translation.override(self.language):
+            for message in ended:
+                await self._send(_last_frame(message))
+
+    async def _report_after(self, watched: list[asyncio.Task], ended: list[Message]) -> None:
+        """Report `ended` once the watched sides end, or at once on a stop (not once closed)."""
+        try:
+            await asyncio.wait(watched)
+        finally:
+            if not self.closed:
+                await self._report(ended)
+
+    def _busy(self, side) -> bool:
+        """Whether this socket streams or watches the side's current answer."""
+        return side in self.tasks and not self.tasks[side].done()
+
+    async def _watch(self, message_id):
+        """Wait for an answer streamed elsewhere (another window, or a web process that died)
+        to end, then send its last frame. One trip to the database per heartbeat, which also
+        fails the answer once its try's lease has lapsed (`interrupted`, to be retried)."""
+        while True:
+            await asyncio.sleep(STREAM_HEARTBEAT_S)
+            message = await database_sync_to_async(_answer_now)(self.battle_id, message_id)
+            if message is None:  # the battle was deleted
+                return
+            if message.status not in UNFINISHED:
+                break
+        with translation.override(self.language):
+            await self._send(_last_frame(message))
+
+    async def _stream_side(self, job: _Job, side, pacer: Pacer | None):
         heartbeat = asyncio.create_task(_keep_alive(job.attempt.pk))
         try:
             await self._relay(job, side, pacer)
@@ -339,6 +386,28 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(frame)
 
 
+def _last_frame(message: Message) -> dict:
+    """The frame that ends a side, read from its stored answer (done, stopped or failed):
+    for a side whose own frame did not go out, or that another socket streamed. A `done`
+    from here has no `seq` and no duration (which would give the model's speed away); an
+    error's message is in the active language."""
+    if message.status == Message.Status.DONE:
+        return {
+            "type": "done",
+            "side": message.side,
+            "seq": None,
+            "message_id": str(message.id),
+            "html": message.html,
+            "completion_tokens": message.completion_tokens,
+            "duration_ms": None,
+        }
+    if message.status == Message.Status.STOPPED:
+        return {"type": "stopped", "side": message.side, "message_id": str(message.id), "html": message.html}
+    code = message.error_code or "worker_error"
+    text = FAILURE_MESSAGES.get(code, FAILURE_MESSAGES["worker_error"])
+    return {"type": "error", "side": message.side, "code": code, "message": str(text)}
+
+
 def _store(*args) -> asyncio.Future:
     """`_finish` in the database thread, whatever happens to the task that asked for it. A stop
     (or a closed socket) cancels the side's task; asgiref then drops a database call still
@@ -403,16 +472,36 @@ def _reroute(job: _Job, tried: tuple[str, ...]) -> Backend | None:
     return other
 
 
-def _begin_pending(battle_id) -> list[tuple[str, _Job | None]]:
-    """Each answer of the last turn waiting to be streamed, with its try begun (None for one
-    that another window began first). Its queries stand between the socket opening and the
-    first token: the battle comes with its models, and a first turn's history is its prompt."""
+def _begin_pending(battle_id) -> tuple[list[tuple[str, _Job]], list[Message]]:
+    """The last turn's answers: each one waiting to be streamed, with its try begun, and the
+    others as they stand (one that another window began first is among them, still
+    `pending` here). Its queries stand between the socket opening and the first token: the
+    battle comes with its models, and a first turn's history is its prompt."""
     battle = Battle.objects.select_related("model_a", "model_b").get(pk=battle_id)
-    jobs = []
-    for message in battles.pending_messages(battle):
-        message.turn.battle = battle
-        jobs.append((message.side, _begin(message)))
-    return jobs
+    jobs, others = [], []
+    for message in battles.last_turn_answers(battle):
+        job = None
+        if message.status == Message.Status.PENDING:
+            message.turn.battle = battle
+            job = _begin(message)
+        if job is None:
+            others.append(message)
+        else:
+            jobs.append((message.side, job))
+    return jobs, others
+
+
+def _answer_now(battle_id, message_id) -> Message | None:
+    """An answer as it stands, failed first if its try's lease lapsed; None once deleted."""
+    Message.end_abandoned_streams(turn__battle_id=battle_id)
+    return Message.objects.filter(pk=message_id).first()
+
+
+def _answers_now(battle_id, sides) -> list[Message]:
+    """The last turn's answers of these sides as they stand, those whose task is gone failed."""
+    battle = Battle.objects.get(pk=battle_id)
+    Message.end_abandoned_streams(turn__battle=battle)
+    return list(battles.last_turn_messages(battle).filter(side__in=sides))
 
 
 def _begin(message: Message) -> _Job | None:

@@ -24,9 +24,12 @@ log = logging.getLogger("arena.models")
 
 SIDES = ("a", "b")
 # A streaming try's task renews its lease every STREAM_HEARTBEAT_S; a try whose lease is
-# older than STREAM_LEASE_S has no task any more (its web process died).
+# older than STREAM_LEASE_S has no task any more (its web process died). Three missed
+# heartbeats: a live task whose database thread is busy for a few seconds keeps its answer,
+# while a visitor whose socket reconnected after the death waits about this long to be
+# told the answer failed (then may retry it).
 STREAM_HEARTBEAT_S = 5
-STREAM_LEASE_S = 30
+STREAM_LEASE_S = 15
 
 
 class LLM(models.Model):

@@ -17,9 +17,10 @@ side by side:
   * web-kill:      web process 1 is killed (SIGKILL) when half the voters have arrived.
 What a voter does when something fails is what a client of the public contract can do: a
 refused request (5xx, connection refused) is sent again to the other process; a socket that
-closes before both answers is reopened on the other process, and an answer reported failed
-(an `error` frame, or left streaming by the dead process until its 30 s lease ends) is
-retried with `{"type": "retry"}`. Each voter gives up after 3 minutes.
+closes before both answers is reopened on the other process (which reports each answer's
+state), and an answer reported failed (an `error` frame; one the dead process was streaming
+fails as `interrupted` once its 15 s lease ends) is retried with `{"type": "retry"}`. Each
+voter gives up after 3 minutes.
 
 Printed per phase: voters, votes acknowledged, votes stored (counted in the database:
 acknowledged = stored, or the difference is printed as lost), HTTP 5xx seen, errors the

@@ -112,9 +112,10 @@ def test_database_url() -> str:
     return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def serve_arena(log_path, **extra_env):
+def serve_arena(log_path, port=None, **extra_env):
     """The arena served by daphne in a child process on the test database: (URL, process).
-    `extra_env` overrides the environment (e.g. a shared CACHE_KEY_PREFIX for two processes)."""
+    `port`: a given one (a process started in place of one that died); `extra_env`
+    overrides the environment (e.g. a shared CACHE_KEY_PREFIX for two processes)."""
     import os
     import socket
     import subprocess
@@ -124,7 +125,7 @@ def serve_arena(log_path, **extra_env):
     from config.serve import daphne_command
     from inference_workers.engines import REPO, free_port
 
-    port = free_port()
+    port = port or free_port()
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),

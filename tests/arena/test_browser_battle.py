@@ -10,7 +10,7 @@ import re
 import pytest
 
 from arena.catalogue import read_catalogue
-from tests.conftest import ARTIFACTS, make_llm
+from tests.conftest import ARTIFACTS, make_llm, serve_arena, stop_arena
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -124,6 +124,56 @@ def test_it_runs_a_blind_battle_end_to_end(arena, browser):
     assert as_number(gwp_us) > 3 * as_number(gwp_fr)  # the US grid emits far more than the French one
     page.screenshot(path=str(ARTIFACTS / "reveal-usa.png"), full_page=True)
     context.close()
+
+
+def test_it_reconnects_when_its_web_process_dies(transactional_db, arena_workers, browser, tmp_path):
+    """The web process streaming the answers is killed (as in bench/load.py's web-kill
+    phase): the page says the connection is lost, reconnects to the process started in its
+    place, is told how each answer ended (the cut one `interrupted`), and a retry finishes it."""
+    if os.environ.get("ARENA_URL"):
+        pytest.skip("kills the server it starts")
+    make_llm("chatty", arena_workers["chatty"])  # long answers: still streaming when the process dies
+    make_llm("tiny-a", arena_workers["tiny-a"])
+    url, first = serve_arena(tmp_path / "daphne-1.log", ARENA_MAX_TOKENS="400")
+    second = None
+    context = browser.new_context(locale="fr-FR")
+    try:
+        page = context.new_page()
+        page.goto(url + "/")
+        page.get_by_label("J'accepte les conditions d'utilisation.").check()
+        page.get_by_role("button", name="Commencer").click()
+        page.get_by_role("textbox", name="Votre question").fill("Raconte une longue histoire.")
+        page.get_by_role("button", name="Envoyer aux deux modèles").click()
+        page.wait_for_url("**/battles/**")
+        # (Selectors, not script: the page's CSP allows no string evaluation.)
+        page.wait_for_selector('.answer[data-status="streaming"] .body:not(:empty)', timeout=90_000)
+
+        first.kill()  # SIGKILL: no task left to settle its answers
+        first.wait(timeout=10)
+        first.log.close()
+        page.wait_for_selector(".answer .status:has-text('Connexion perdue : reconnexion…')", timeout=10_000)
+        assert page.get_by_role("button", name="Envoyer", exact=True).is_disabled()
+
+        second_url, second = serve_arena(tmp_path / "daphne-2.log", port=int(url.rsplit(":", 1)[1]))
+        assert second_url == url
+        # The lease of the cut answer lapses (15 s), the socket's watch fails it.
+        unfinished = '.answer[data-status="streaming"], .answer[data-status="pending"]'
+        page.wait_for_selector(unfinished, state="detached", timeout=60_000)
+        failed = page.locator('.answer[data-status="error"]')
+        assert failed.count() >= 1
+        assert "le serveur qui la produisait a redémarré" in failed.first.locator(".status").inner_text()
+        for side in [answer.get_attribute("data-side") for answer in failed.all()]:
+            page.locator(f'.answer[data-side="{side}"] button.retry').click()
+        page.wait_for_selector('.answer[data-side="a"][data-status="done"]', timeout=90_000)
+        page.wait_for_selector('.answer[data-side="b"][data-status="done"]', timeout=90_000)
+        assert all(page.inner_text(f'.answer[data-side="{s}"] .body').strip() for s in "ab")
+        assert page.get_by_role("button", name="Voter et révéler les modèles").is_enabled()
+    finally:
+        context.close()
+        if second is not None:
+            stop_arena(second)
+        if first.poll() is None:
+            stop_arena(first)
 
 
 def test_it_renders_the_leaderboard_with_its_chart(live_arena, transactional_db, browser):

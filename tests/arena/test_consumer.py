@@ -106,7 +106,7 @@ async def test_a_whole_answer_is_stored_even_if_its_task_is_cancelled_while_the_
     llm_a = await database_sync_to_async(make_llm)("store-a", "http://127.0.0.1:9")
     llm_b = await database_sync_to_async(make_llm)("store-b", "http://127.0.0.1:9")
     battle = await database_sync_to_async(make_battle)(str(uuid.uuid4()), llm_a, llm_b)
-    (side, job), _other = await database_sync_to_async(_begin_pending)(battle.id)
+    ((side, job), _other), _ended = await database_sync_to_async(_begin_pending)(battle.id)
     answer = AnswerStream(None, job.backend, job.history, max_tokens=8, request_id=job.attempt.request_id)
 
     async def relay_ending():

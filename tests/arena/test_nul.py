@@ -80,6 +80,8 @@ async def test_it_refuses_a_nul_character_in_a_websocket_prompt(make_battle, own
     battle = await database_sync_to_async(make_battle)()
     comm = communicator(battle, str(owner.pk))
     assert (await comm.connect())[0]
+    for _side in "ab":  # a new socket is first told the finished answers
+        assert (await comm.receive_json_from(timeout=10))["type"] == "done"
     await comm.send_json_to({"type": "prompt", "text": "Bonjour\u0000"})
     try:
         reply = await comm.receive_json_from(timeout=10)

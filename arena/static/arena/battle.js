@@ -1,6 +1,7 @@
 // The battle page: both answers streamed over one WebSocket, next turns, stop, retry,
 // reactions and the vote. Text arrives as deltas; the finished answer is replaced by
-// the server's sanitized HTML.
+// the server's sanitized HTML. A socket that closes unexpectedly (its server restarted)
+// is opened again, with a growing delay: the server then tells where each answer stands.
 import { postJSON } from "./common.js";
 
 const root = document.getElementById("battle");
@@ -9,6 +10,10 @@ const errorBox = document.getElementById("battle-error");
 const turns = document.getElementById("turns");
 const voted = root.dataset.voted === "1";
 let socket = null;
+let leaving = false; // the page is being left (or reloaded for the reveal): a close is expected
+const RECONNECT_FIRST_MS = 1000;
+const RECONNECT_MAX_MS = 10000;
+let reconnectMs = RECONNECT_FIRST_MS;
 const lastSeq = { a: 0, b: 0 };
 
 function currentAnswer(side) {
@@ -21,13 +26,17 @@ function streaming() {
     (a) => a.dataset.status === "streaming" || a.dataset.status === "pending");
 }
 
+function connected() {
+  return socket !== null && socket.readyState === WebSocket.OPEN;
+}
+
 function refreshControls() {
   const busy = streaming();
   const send = document.getElementById("send-next");
   const stop = document.getElementById("stop");
   const vote = document.getElementById("vote");
-  if (send) send.disabled = busy;
-  if (stop) stop.disabled = !busy;
+  if (send) send.disabled = busy || !connected();
+  if (stop) stop.disabled = !busy || !connected();
   if (vote) vote.disabled = busy || [...turns.querySelectorAll(".turn:last-of-type .answer")].some((a) => a.dataset.status === "error");
 }
 
@@ -50,6 +59,7 @@ function onFrame(frame) {
     const body = answer.querySelector(".body");
     body.innerHTML = frame.html; // sanitized on the server (markdown-it + nh3)
     body.setAttribute("aria-busy", "false");
+    answer.querySelector(".status").textContent = "";
     answer.querySelector(".answer-tools").hidden = frame.type !== "done";
     answer.querySelector(".retry").hidden = frame.type === "done";
   } else if (frame.type === "error") {
@@ -65,23 +75,44 @@ function onFrame(frame) {
   refreshControls();
 }
 
+function unfinishedAnswers() {
+  return [...turns.querySelectorAll(".turn:last-of-type .answer")].filter(
+    (a) => a.dataset.status === "streaming" || a.dataset.status === "pending");
+}
+
 function connect() {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
   socket = new WebSocket(`${scheme}://${window.location.host}${root.dataset.ws}`);
-  socket.addEventListener("message", (event) => onFrame(JSON.parse(event.data)));
-  socket.addEventListener("close", () => {
-    for (const answer of turns.querySelectorAll(".answer")) {
-      if (answer.dataset.status === "streaming") {
-        answer.dataset.status = "stopped";
-        answer.querySelector(".retry").hidden = false;
-      }
+  socket.addEventListener("open", () => {
+    reconnectMs = RECONNECT_FIRST_MS;
+    for (const answer of unfinishedAnswers()) {
+      const status = answer.querySelector(".status");
+      if (status.textContent === root.dataset.lost) status.textContent = "";
     }
     refreshControls();
   });
+  socket.addEventListener("message", (event) => onFrame(JSON.parse(event.data)));
+  socket.addEventListener("close", (event) => {
+    refreshControls();
+    if (leaving || event.code === 4403) return; // left, or not this visitor's battle
+    // The answers keep their text: the next socket is told how each one ended (or ends).
+    for (const answer of unfinishedAnswers()) {
+      answer.querySelector(".status").textContent = root.dataset.lost;
+    }
+    setTimeout(connect, reconnectMs);
+    reconnectMs = Math.min(reconnectMs * 2, RECONNECT_MAX_MS);
+  });
 }
 
+window.addEventListener("pagehide", () => { leaving = true; });
+window.addEventListener("pageshow", (event) => {
+  if (!event.persisted || voted) return;
+  leaving = false; // back from the browser's page cache, whose socket was closed
+  if (!connected()) connect();
+});
+
 function send(message) {
-  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+  if (connected()) socket.send(JSON.stringify(message));
 }
 
 turns.addEventListener("click", async (event) => {
@@ -112,7 +143,7 @@ if (nextForm) {
     event.preventDefault();
     const input = document.getElementById("next-prompt");
     const text = input.value.trim();
-    if (!text || streaming()) return;
+    if (!text || streaming() || !connected()) return;
     const turn = document.getElementById("turn-template").content.firstElementChild.cloneNode(true);
     turn.querySelector(".prompt").textContent = text;
     for (const answer of turn.querySelectorAll(".answer")) answer.dataset.status = "pending";
@@ -137,6 +168,7 @@ if (voteForm) {
     };
     try {
       await postJSON(`/api/battles/${battleId}/vote`, body);
+      leaving = true;
       window.location.reload(); // the server renders the reveal
     } catch (err) {
       errorBox.textContent = err.message;
