@@ -22,18 +22,20 @@ import footprint
 from arena.impacts import deployment_profile
 from arena.models import LLM
 
+from . import writers
 from .card import render_card
+from .frames import Context, tables_of
 from .models import Release
-from .rows import Context, Hasher, Model, battle_rows, model_row, unusable_answers, visitor_texts
+from .pipeline import Background, prefetched
+from .rows import Hasher, Model, model_row
 from .schema import FORMATS, MODELS, TABLES
-from .scrub import KINDS, personal_data_kinds
-from .source import battles_with_rows, consented_battles, day_bounds, snapshot, unvoted_battles, voted_battles
+from .scrub import KINDS
+from .source import chunks, consented_battles, day_bounds, snapshot, unvoted_battles, voted_battles
 from .writers import Sample, TableWriter, sha256_of, write_checksums
 
 log = logging.getLogger("arena.exports")
 
 Progress = Callable[[int, int], None]
-PROGRESS_EVERY = 1000  # battles
 
 
 class ExportError(ValueError):
@@ -97,12 +99,14 @@ def build_release(out_dir: Path, options: Options, *, name: str, progress: Progr
     """Write every table, the sample, the card and SHA256SUMS into `out_dir`: (manifest, card)."""
     cutoff = timezone.now()
     start, end = day_bounds(options.since, options.until, cutoff)
-    writers = {table.name: TableWriter(table, out_dir, options.formats) for table in TABLES}
+    writer_of = {table.name: TableWriter(table, out_dir, options.formats) for table in TABLES}
     sample = Sample(options.sample)
+    background = Background(depth=len(TABLES))
+    feed = None
     counts: Counter = Counter()
     languages: Counter = Counter()
     try:
-        with snapshot():
+        with snapshot() as reader:
             counts["voted"] = voted_battles(start, end).count()
             total = consented_battles(start, end).count()
             counts["without_consent"] = counts["voted"] - total
@@ -116,24 +120,26 @@ def build_release(out_dir: Path, options: Options, *, name: str, progress: Progr
             if progress:
                 progress(0, total)
             done = 0
-            for battle, answers, tries, reactions in battles_with_rows(start, end):
-                done += 1
-                if progress and done % PROGRESS_EVERY == 0:
+            # The next chunk is read while this one is computed and the last one written. The
+            # ORM's connection belongs to this thread: without a reader, reads stay here.
+            feed = chunks(start, end, writers.BATCH_ROWS, reader)
+            feed = prefetched(feed) if reader else feed
+            for chunk in feed:
+                frames = tables_of(chunk, ctx, counts, languages)
+                for table_name, frame in frames.items():
+                    background.submit(writer_of[table_name].add_frame, frame)
+                if frames:
+                    sample.offer(frames)
+                done += chunk.battles.height
+                if progress:
                     progress(done, total)
-                if _left_out(battle, answers, reactions, counts):
-                    continue
-                rows = battle_rows(battle, answers, tries, reactions, ctx)
-                for table_name, table_rows in rows.items():
-                    writers[table_name].add(table_rows)
-                sample.offer(rows)
-                counts["published"] += 1
-                counts["leak_flagged"] += battle.leak_flagged
-                languages[battle.language] += 1
-            writers[MODELS.name].add([model_row(llm) for llm in llms])
-            if progress:
-                progress(done, total)
+            background.submit(writer_of[MODELS.name].add, [model_row(llm) for llm in llms])
+            background.close()
     finally:
-        for writer in writers.values():
+        if feed is not None:
+            feed.close()
+        background.close()
+        for writer in writer_of.values():
             writer.close()
 
     manifest = {
@@ -154,7 +160,7 @@ def build_release(out_dir: Path, options: Options, *, name: str, progress: Progr
                 "rows": writer.rows,
                 "files": [{**_file(out_dir, path), "format": path.rsplit(".", 1)[1]} for path in writer.paths],
             }
-            for name_, writer in writers.items()
+            for name_, writer in writer_of.items()
         },
         "sample_battles": 0,
         "samples": [],
@@ -169,7 +175,7 @@ def build_release(out_dir: Path, options: Options, *, name: str, progress: Progr
     (out_dir / "README.md").write_text(card, encoding="utf-8")
     listed = [f["path"] for entry in manifest["tables"].values() for f in entry["files"]]
     listed += [f["path"] for f in manifest["samples"]] + ["README.md"]
-    sums = write_checksums(out_dir, listed)
+    sums = write_checksums(out_dir, listed, {p: d for w in writer_of.values() for p, d in w.digests.items()})
     for entry in [*manifest["samples"], *(f for e in manifest["tables"].values() for f in e["files"])]:
         entry["sha256"] = sums[entry["path"]]
     manifest["extra_files"] = [
@@ -177,26 +183,6 @@ def build_release(out_dir: Path, options: Options, *, name: str, progress: Progr
         {**_file(out_dir, "SHA256SUMS"), "sha256": sha256_of(out_dir / "SHA256SUMS")},
     ]
     return manifest, card
-
-
-def _left_out(battle, answers, reactions, counts: Counter) -> bool:
-    """Whether the rules keep this consented battle out, counting the first rule that does."""
-    if battle.choice is None:  # voted_at without a vote row: nothing to publish
-        counts["unvoted"] += 1
-        return True
-    unusable = unusable_answers(answers)
-    if unusable or not answers:
-        counts["unusable_answers"] += 1
-        counts["unusable_answer_count"] += unusable
-        return True
-    kinds = set()
-    for text in visitor_texts(battle, answers, reactions):
-        kinds |= personal_data_kinds(text)
-    if kinds:
-        counts["personal_data"] += 1
-        counts.update(f"personal_data_{kind}" for kind in kinds)
-        return True
-    return False
 
 
 _COUNT_KEYS = (

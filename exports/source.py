@@ -1,47 +1,37 @@
 """What a release reads from the database, streamed: memory stays flat whatever the number of battles.
 
-Four queries run side by side through server-side cursors (`QuerySet.iterator`): the battles in
-scope, their answers, their tries and their reactions, all in one order, the battle's (vote time,
-id). `battles_with_rows` walks them together like a merge join and yields one battle at a time with
-its rows. On PostgreSQL the four read one snapshot (`snapshot`); on SQLite each reads its own, so
-the scope also ends at a fixed cutoff, and rows of a battle the battle query did not see are skipped.
+Four queries run side by side: the battles in scope, their answers, their tries and their
+reactions, all in one order, the battle's (vote time, id). `chunks` walks them together like a
+merge join and hands over a chunk of battles at a time with their rows, as Polars frames. On
+PostgreSQL each query streams through its own connection in Arrow's format (ADBC), all four in
+the release's snapshot; elsewhere (SQLite, or a caller's open transaction) the ORM's server-side
+cursors feed the same frames.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from itertools import islice
 
+import polars as pl
+import psycopg
 from django.db import connection, transaction
-from django.db.models import BooleanField, ExpressionWrapper, FloatField, Q
+from django.db.models import BooleanField, ExpressionWrapper, FloatField, Q, TextField
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from arena.models import Attempt, Battle, Message, Reaction
 
-from .rows import Answer, ReactionRow, Try
-from .rows import Battle as BattleRow
+from .frames import Chunk
+
+log = logging.getLogger("arena.exports")
 
 CHUNK_ROWS = 2000
-
-
-@contextmanager
-def snapshot():
-    """One consistent, read-only view of the database for a whole release (PostgreSQL).
-
-    The four cursors then agree on which battles exist. Inside a transaction that already ran
-    queries (a test's) the isolation level can no longer change: that transaction's view is used.
-    SQLite is left alone: a transaction there would take the write lock and block every vote for
-    the length of the export."""
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        yield
-        return
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        yield
 
 
 def day_bounds(since: dt.date | None, until: dt.date | None, cutoff: dt.datetime) -> tuple:
@@ -78,20 +68,35 @@ def unvoted_battles(start, end):
     return qs.filter(created_at__gte=start) if start else qs
 
 
-def _battles(start, end) -> Iterator[BattleRow]:
-    rows = (
+# -- the four queries ------------------------------------------------------------------------
+# Each starts with its battle's key (vote time, id as text), in the same order, then the columns
+# `exports.frames` reads, under the names it reads them by.
+def _text(field: str) -> Cast:
+    return Cast(field, TextField())
+
+
+def _float(path: str) -> Cast:
+    return Cast(KT(path), FloatField())
+
+
+def _battles(start, end):
+    return (
         consented_battles(start, end)
         .annotate(
+            _bid=_text("id"),
+            _visitor=_text("visitor_id"),
             in_workshop=ExpressionWrapper(
                 Q(workshop_code__isnull=False) & ~Q(workshop_code=""), output_field=BooleanField()
-            )
+            ),
+            _tags=_text("vote__tags"),
+            _comments=_text("vote__comments"),
         )
         .order_by("voted_at", "id")
         .values_list(
-            "id",
-            "visitor_id",
-            "created_at",
             "voted_at",
+            "_bid",
+            "_visitor",
+            "created_at",
             "mode",
             "language",
             "model_a_id",
@@ -99,28 +104,22 @@ def _battles(start, end) -> Iterator[BattleRow]:
             "in_workshop",
             "leak_flagged",
             "vote__choice",
-            "vote__tags",
-            "vote__comments",
+            "_tags",
+            "_comments",
             "vote__worth_extra_energy",
         )
     )
-    for row in rows.iterator(chunk_size=CHUNK_ROWS):
-        yield BattleRow(*row)
-
-
-def _float(path: str):
-    return Cast(KT(path), FloatField())
 
 
 def _answers(start, end):
     b = "turn__battle__"
     return (
         Message.objects.filter(_scope(b, start, end, consented=True))
-        .annotate(estimate_wh=_float("estimate__energy_wh"))
+        .annotate(_bid=_text(f"{b}id"), estimate_wh=_float("estimate__energy_wh"))
         .order_by(f"{b}voted_at", f"{b}id", "turn__index", "side")
         .values_list(
             f"{b}voted_at",
-            f"{b}id",
+            "_bid",
             "turn__index",
             "side",
             "turn__prompt",
@@ -130,7 +129,6 @@ def _answers(start, end):
             "completion_tokens",
             "estimate_wh",
         )
-        .iterator(chunk_size=CHUNK_ROWS)
     )
 
 
@@ -141,6 +139,7 @@ def _tries(start, end):
     return (
         Attempt.objects.filter(_scope(b, start, end, consented=True))
         .annotate(
+            _bid=_text(f"{b}id"),
             duration_s=_float("record__duration_s"),
             avg_concurrency=_float("record__avg_concurrency"),
             sampling_period_s=_float("record__sampling_period_s"),
@@ -149,7 +148,7 @@ def _tries(start, end):
         .order_by(f"{b}voted_at", f"{b}id", "message__turn__index", "message__side", "started_at", "id")
         .values_list(
             f"{b}voted_at",
-            f"{b}id",
+            "_bid",
             "message__turn__index",
             "message__side",
             "outcome",
@@ -165,7 +164,6 @@ def _tries(start, end):
             "sampling_period_s",
             "devices",
         )
-        .iterator(chunk_size=CHUNK_ROWS)
     )
 
 
@@ -173,46 +171,234 @@ def _reactions(start, end):
     b = "message__turn__battle__"
     return (
         Reaction.objects.filter(_scope(b, start, end, consented=True))
+        .annotate(_bid=_text(f"{b}id"), _tags=_text("tags"))
         .order_by(f"{b}voted_at", f"{b}id", "message__turn__index", "message__side")
         .values_list(
             f"{b}voted_at",
-            f"{b}id",
+            "_bid",
             "message__turn__index",
             "message__side",
             "liked",
-            "tags",
+            "_tags",
             "comment",
             "updated_at",
         )
-        .iterator(chunk_size=CHUNK_ROWS)
     )
 
 
-class _Follower:
-    """A query in the battles' order, handing over one battle's rows at a time."""
+_TIME = pl.Datetime("us", "UTC")
+_KEY = {"_voted_at": _TIME, "bid": pl.String}
+SCHEMAS = {
+    "battles": {
+        **_KEY,
+        "visitor": pl.String,
+        "created_at": _TIME,
+        "mode": pl.String,
+        "language": pl.String,
+        "model_a_id": pl.Int64,
+        "model_b_id": pl.Int64,
+        "in_workshop": pl.Boolean,
+        "leak_flagged": pl.Boolean,
+        "choice": pl.String,
+        "tags": pl.String,
+        "comments": pl.String,
+        "worth_extra_energy": pl.Boolean,
+    },
+    "answers": {
+        **_KEY,
+        "turn": pl.Int64,
+        "side": pl.String,
+        "prompt": pl.String,
+        "content": pl.String,
+        "status": pl.String,
+        "prompt_tokens": pl.Int64,
+        "completion_tokens": pl.Int64,
+        "estimate_wh": pl.Float64,
+    },
+    "tries": {
+        **_KEY,
+        "turn": pl.Int64,
+        "side": pl.String,
+        "outcome": pl.String,
+        "prompt_tokens": pl.Int64,
+        "completion_tokens": pl.Int64,
+        "energy_j": pl.Float64,
+        "gpu_j": pl.Float64,
+        "cpu_j": pl.Float64,
+        "measured": pl.Boolean,
+        "method": pl.String,
+        "duration_s": pl.Float64,
+        "avg_concurrency": pl.Float64,
+        "sampling_period_s": pl.Float64,
+        "devices": pl.String,
+    },
+    "reactions": {
+        **_KEY,
+        "turn": pl.Int64,
+        "side": pl.String,
+        "liked": pl.Boolean,
+        "tags": pl.String,
+        "comment": pl.String,
+        "updated_at": _TIME,
+    },
+}
+QUERIES = {"battles": _battles, "answers": _answers, "tries": _tries, "reactions": _reactions}
 
-    def __init__(self, rows: Iterator[tuple], make):
-        self._rows = rows
-        self._make = make
-        self._head = next(self._rows, None)
 
-    def take(self, key: tuple) -> list:
-        taken = []
-        head = self._head
-        while head is not None and (head[0], head[1]) < key:  # a battle the battle query did not see
-            head = next(self._rows, None)
-        while head is not None and head[0] == key[0] and head[1] == key[1]:
-            taken.append(self._make(*head[2:]))
-            head = next(self._rows, None)
-        self._head = head
+# -- reading them ----------------------------------------------------------------------------
+def _orm_batches(queryset, schema: dict) -> Iterator[pl.DataFrame]:
+    """Any database: the ORM's server-side cursor, a frame per CHUNK_ROWS rows."""
+    rows = queryset.iterator(chunk_size=CHUNK_ROWS)
+    while batch := list(islice(rows, CHUNK_ROWS)):
+        yield pl.DataFrame(batch, schema=schema, orient="row")
+
+
+class _ArrowReader:
+    """PostgreSQL: each query streamed by COPY in PostgreSQL's binary format straight into Arrow
+    batches (the ADBC driver), on connections of their own that share the release's snapshot."""
+
+    def __init__(self, snapshot_id: str):
+        import adbc_driver_postgresql.dbapi as adbc
+        from psycopg.conninfo import make_conninfo
+
+        self._adbc = adbc
+        # Django's own connection parameters, less its Python-side ones (cursor class, adapters).
+        params = connection.get_connection_params()
+        libpq = {k: v for k, v in params.items() if isinstance(v, str | int) and v != "" and k != "prepare_threshold"}
+        self._conninfo = make_conninfo(**libpq)
+        self._snapshot_id = snapshot_id
+        self._connections = []
+        # The four queries start together: each sorts its rows before sending the first.
+        self._starts = ThreadPoolExecutor(max_workers=len(QUERIES), thread_name_prefix="export-query")
+
+    def batches(self, queryset, schema: dict) -> Iterator[pl.DataFrame]:
+        """The query's frames; it starts now, in a thread (its SQL is bound here, in Django's)."""
+        sql, params = queryset.query.sql_with_params()
+        connection.ensure_connection()
+        sql = psycopg.ClientCursor(connection.connection).mogrify(sql, params)  # bound as Django would
+        started = self._starts.submit(self._start, sql)
+        return self._frames(started, list(schema), schema)
+
+    def _start(self, sql: str):
+        conn = self._adbc.connect(self._conninfo, autocommit=True)
+        self._connections.append(conn)
+        cursor = conn.cursor()
+        for statement in (
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            f"SET TRANSACTION SNAPSHOT '{self._snapshot_id}'",
+        ):
+            cursor.adbc_statement.set_sql_query(statement)
+            cursor.adbc_statement.execute_update()
+        cursor.execute(sql)
+        return cursor
+
+    @staticmethod
+    def _frames(started, names: list[str], schema: dict) -> Iterator[pl.DataFrame]:
+        for batch in started.result().fetch_record_batch():
+            frame = pl.from_arrow(batch)
+            yield frame.rename(dict(zip(frame.columns, names, strict=True))).cast(schema)
+
+    def close(self) -> None:
+        self._starts.shutdown(wait=True)
+        for conn in self._connections:
+            try:
+                conn.close()
+            except Exception:  # an unfinished stream: the server ends it with the connection
+                log.debug("closing an export connection", exc_info=True)
+
+
+class _Stream:
+    """One query's frames, handed over a battle range at a time (they come in the battles' order)."""
+
+    def __init__(self, batches: Iterator[pl.DataFrame], schema: dict):
+        self._batches = batches
+        self._buffer = pl.DataFrame(schema=schema)
+        self._done = False
+
+    def _fill(self, enough) -> None:
+        while not self._done and not enough(self._buffer):
+            batch = next(self._batches, None)
+            if batch is None:
+                self._done = True
+            else:
+                self._buffer = pl.concat([self._buffer, batch], rechunk=False)
+
+    def take_rows(self, n: int) -> pl.DataFrame:
+        self._fill(lambda buffer: buffer.height >= n)
+        taken, self._buffer = self._buffer.head(n), self._buffer.slice(n)
+        return taken
+
+    def take_through(self, voted_at, bid: str) -> pl.DataFrame:
+        """The rows up to the battle (voted_at, bid) included."""
+        after = (pl.col("_voted_at") > voted_at) | ((pl.col("_voted_at") == voted_at) & (pl.col("bid") > bid))
+
+        def enough(buffer):
+            return buffer.height and buffer.tail(1).select(after).item()
+
+        self._fill(enough)
+        n = self._buffer.height - int(self._buffer.select(after.sum()).item() or 0)
+        taken, self._buffer = self._buffer.head(n), self._buffer.slice(n)
         return taken
 
 
-def battles_with_rows(start, end) -> Iterator[tuple[BattleRow, list[Answer], list[Try], list[ReactionRow]]]:
-    """Every consented, voted battle in [start, end) with its answers, tries and reactions."""
-    answers = _Follower(_answers(start, end), Answer)
-    tries = _Follower(_tries(start, end), Try)
-    reactions = _Follower(_reactions(start, end), ReactionRow)
-    for battle in _battles(start, end):
-        key = (battle.voted_at, battle.id)
-        yield battle, answers.take(key), tries.take(key), reactions.take(key)
+@contextmanager
+def snapshot():
+    """One consistent, read-only view of the database for a whole release, and what reads it.
+
+    On PostgreSQL, the release's own REPEATABLE READ transaction, exported to the connections that
+    stream the four queries (so they agree on which battles exist). Inside a transaction that
+    already ran queries (a test's) the isolation level can no longer change, and other connections
+    would not see its rows: the ORM reads that transaction's view. SQLite is left alone: a
+    transaction there would take the write lock and block every vote for the length of the export;
+    its four queries each read their own view, so the scope ends at a fixed cutoff, and rows of a
+    battle the battle query did not see are dropped."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield None
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cursor.execute("SELECT pg_export_snapshot()")
+            snapshot_id = cursor.fetchone()[0]
+        reader = _ArrowReader(snapshot_id) if _adbc_installed() else None
+        try:
+            yield reader
+        finally:
+            if reader is not None:
+                reader.close()
+
+
+def _adbc_installed() -> bool:
+    try:
+        import adbc_driver_postgresql.dbapi  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def chunks(start, end, battles_per_chunk: int, reader: _ArrowReader | None = None) -> Iterator[Chunk]:
+    """Every consented, voted battle in [start, end) with its answers, tries and reactions, a
+    chunk of `battles_per_chunk` battles at a time, in the order of their votes. The queries are
+    built (and, with a reader, started) now; the chunks may then be taken in another thread."""
+    streams = {
+        name: _Stream(
+            reader.batches(QUERIES[name](start, end), SCHEMAS[name])
+            if reader
+            else _orm_batches(QUERIES[name](start, end), SCHEMAS[name]),
+            SCHEMAS[name],
+        )
+        for name in QUERIES
+    }
+    return _walk(streams, battles_per_chunk)
+
+
+def _walk(streams: dict[str, _Stream], battles_per_chunk: int) -> Iterator[Chunk]:
+    while True:
+        battles = streams["battles"].take_rows(battles_per_chunk)
+        if not battles.height:
+            return
+        voted_at, bid = battles.row(-1)[:2]
+        rows = {
+            name: streams[name].take_through(voted_at, bid).drop("_voted_at") for name in QUERIES if name != "battles"
+        }
+        yield Chunk(battles.rename({"_voted_at": "voted_at"}), rows["answers"], rows["tries"], rows["reactions"])

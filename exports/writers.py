@@ -1,25 +1,71 @@
 """Table files of a release: Parquet written batch by batch (one row group each) and JSON Lines,
-from the same row tuples; the random sample; the SHA256SUMS file.
+from the same frames (or, for the small models table, row tuples); the random sample; the
+SHA256SUMS file.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
 from pathlib import Path
 
+import numpy as np
 import orjson
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .schema import Table
 
-BATCH_ROWS = 10_000
+BATCH_ROWS = 10_000  # battles read and written at a time (a row group of each battle table)
+# String columns whose values repeat from row to row: worth a Parquet dictionary.
+REPEATED = {
+    "mode",
+    "language",
+    "choice",
+    "side",
+    "outcome",
+    "method",
+    "winner",
+    "chosen_model_name",
+    *(f"model_{side}{suffix}" for side in "ab" for suffix in ("", "_name", "_license_kind")),
+    "model",
+    "refers_to_model",
+    *(f"energy_method_{side}" for side in "ab"),
+}
 JSONL_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z
 
 
 def table_path(table: Table, fmt: str) -> str:
     return f"{table.name}/{table.name}.{fmt}"
+
+
+class HashingFile:
+    """A file written once, front to back, whose SHA-256 is computed on the way (the release's
+    files are not read again for SHA256SUMS)."""
+
+    def __init__(self, path: Path):
+        self._fh = open(path, "wb")
+        self._sha = hashlib.sha256()
+        self.digest: str | None = None
+
+    def write(self, data) -> int:
+        self._sha.update(data)
+        return self._fh.write(data)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    @property
+    def closed(self) -> bool:
+        return self._fh.closed
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+            self.digest = self._sha.hexdigest()
 
 
 class TableWriter:
@@ -32,12 +78,36 @@ class TableWriter:
         self._batch: list[tuple] = []
         self._batch_rows = batch_rows or BATCH_ROWS
         (out_dir / table.name).mkdir(parents=True, exist_ok=True)
+        self.files = {fmt: HashingFile(out_dir / table_path(table, fmt)) for fmt in formats}
         self._parquet = (
-            pq.ParquetWriter(out_dir / table_path(table, "parquet"), table.schema, compression="zstd")
+            # Dictionary pages only for the columns that repeat (models, modes...): building one
+            # for each text column, to drop it as too large, cost more than the rest of the write.
+            pq.ParquetWriter(
+                self.files["parquet"],
+                table.schema,
+                compression="zstd",
+                use_dictionary=[c.name for c in table.columns if c.type == pa.string() and c.name in REPEATED],
+            )
             if "parquet" in formats
             else None
         )
-        self._jsonl = open(out_dir / table_path(table, "jsonl"), "wb") if "jsonl" in formats else None
+        self._jsonl = self.files.get("jsonl")
+
+    @property
+    def digests(self) -> dict[str, str]:
+        """{path: SHA-256} of the files, once closed."""
+        return {table_path(self.table, fmt): file.digest for fmt, file in self.files.items()}
+
+    def add_frame(self, frame: pl.DataFrame) -> None:
+        """A batch of rows as a frame with the table's columns, written at once."""
+        self.flush()
+        if not frame.height:
+            return
+        if self._parquet is not None:
+            self._parquet.write_table(arrow_table(self.table, frame))
+        if self._jsonl is not None:
+            write_jsonl(frame, self._jsonl)
+        self.rows += frame.height
 
     def add(self, rows: list[tuple]) -> None:
         self._batch.extend(rows)
@@ -58,8 +128,8 @@ class TableWriter:
         self.flush()
         if self._parquet is not None:
             self._parquet.close()
-        if self._jsonl is not None:
-            self._jsonl.close()
+        for file in self.files.values():
+            file.close()
 
 
 def record_batch(table: Table, rows: list[tuple]) -> pa.RecordBatch:
@@ -68,43 +138,79 @@ def record_batch(table: Table, rows: list[tuple]) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=table.schema)
 
 
+def arrow_table(table: Table, frame: pl.DataFrame) -> pa.Table:
+    return frame.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(table.schema)
+
+
+def write_jsonl(frame: pl.DataFrame, fh) -> None:
+    """JSON Lines as the row path writes them: times in UTC ISO 8601 with a Z."""
+    times = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.Datetime)]
+    frame.with_columns(pl.col(times).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")).write_ndjson(fh)
+
+
 def jsonl(table: Table, rows: list[tuple]) -> bytes:
     names = table.names
     return b"".join(orjson.dumps(dict(zip(names, row, strict=True)), option=JSONL_OPTIONS) for row in rows)
 
 
+# The column holding a battle's conversation id, in each battle table.
+BATTLE_KEY = {
+    "conversations": "id",
+    "votes": "conversation_pair_id",
+    "reactions": "conversation_pair_id",
+    "energy": "conversation_pair_id",
+    "arena_battles": "question_id",
+}
+
+
 class Sample:
-    """The rows of `size` battles drawn uniformly at random (reservoir sampling), in every table:
-    a sample that holds a vote also holds its conversation. Memory is bounded by `size`."""
+    """The rows of `size` battles drawn uniformly at random, in every table: a sample that holds a
+    vote also holds its conversation. Each battle draws a random key and the `size` smallest keys
+    win (bottom-k sampling), so memory is bounded by `size`."""
 
     def __init__(self, size: int, seed: int | None = None):
         self.size = size
+        self._rng = np.random.default_rng(seed)
         self._seen = 0
-        self._kept: list[tuple[int, dict]] = []
-        self._rng = random.Random(seed)
+        self._keys = pl.DataFrame(schema={"id": pl.String, "u": pl.Float64, "seq": pl.Int64})
+        self._kept: dict[str, pl.DataFrame] = {}
 
-    def offer(self, rows_by_table: dict[str, list[tuple]]) -> None:
-        if self.size <= 0:
+    def offer(self, frames: dict[str, pl.DataFrame]) -> None:
+        """A chunk's published battles, as their tables' frames."""
+        ids = frames["conversations"]["id"]
+        if self.size <= 0 or not len(ids):
             return
-        self._seen += 1
-        entry = (self._seen, rows_by_table)
-        if len(self._kept) < self.size:
-            self._kept.append(entry)
-            return
-        slot = self._rng.randrange(self._seen)
-        if slot < self.size:
-            self._kept[slot] = entry
+        drawn = pl.DataFrame(
+            {"id": ids, "u": self._rng.random(len(ids)), "seq": np.arange(self._seen, self._seen + len(ids))}
+        )
+        self._seen += len(ids)
+        self._keys = pl.concat([self._keys, drawn]).sort("u").head(self.size)
+        chosen = self._keys.select("id")
+        for name, frame in frames.items():
+            kept = pl.concat([self._kept[name], frame]) if name in self._kept else frame
+            self._kept[name] = kept.join(
+                chosen, left_on=BATTLE_KEY[name], right_on="id", how="semi", maintain_order="left"
+            )
 
     def write(self, tables: list[Table], out_dir: Path) -> list[tuple[str, int]]:
         """samples/<table>.jsonl for each table, rows in release order: [(path, rows)]."""
         written = []
         (out_dir / "samples").mkdir(exist_ok=True)
-        kept = sorted(self._kept, key=lambda entry: entry[0])
+        order = self._keys.select("id", "seq")
         for table in tables:
-            rows = [row for _, bundle in kept for row in bundle.get(table.name, ())]
             path = f"samples/{table.name}.jsonl"
-            (out_dir / path).write_bytes(jsonl(table, rows))
-            written.append((path, len(rows)))
+            frame = self._kept.get(table.name)
+            with open(out_dir / path, "wb") as fh:
+                if frame is not None and frame.height:
+                    key = BATTLE_KEY[table.name]
+                    frame = (
+                        frame.with_row_index("_row")
+                        .join(order, left_on=key, right_on="id", how="left", coalesce=False)
+                        .sort("seq", "_row")
+                        .select(table.names)
+                    )
+                    write_jsonl(frame, fh)
+            written.append((path, frame.height if frame is not None else 0))
         return written
 
 
@@ -116,8 +222,10 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_checksums(out_dir: Path, paths: list[str]) -> dict[str, str]:
-    """SHA256SUMS in `sha256sum` format (`sha256sum -c SHA256SUMS` checks a download)."""
-    sums = {path: sha256_of(out_dir / path) for path in sorted(paths)}
+def write_checksums(out_dir: Path, paths: list[str], known: dict[str, str] | None = None) -> dict[str, str]:
+    """SHA256SUMS in `sha256sum` format (`sha256sum -c SHA256SUMS` checks a download); `known`
+    gives the digests computed while writing."""
+    known = known or {}
+    sums = {path: known.get(path) or sha256_of(out_dir / path) for path in sorted(paths)}
     (out_dir / "SHA256SUMS").write_text("".join(f"{digest}  {path}\n" for path, digest in sums.items()))
     return sums

@@ -218,7 +218,10 @@ class ZoneFactors:
     warnings: tuple[str, ...]
 
 
+@cache
 def ecologits_version() -> str:
+    """The installed EcoLogits (read once: reading package metadata takes milliseconds, and every
+    estimate names its version)."""
     return metadata.version("ecologits")
 
 
