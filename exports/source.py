@@ -281,8 +281,8 @@ class _ArrowReader:
 
     def _start(self, sql: str):
         conn = self._adbc.connect(self._conninfo, autocommit=True)
-        self._connections.append(conn)
         cursor = conn.cursor()
+        self._connections.append((conn, cursor))
         for statement in (
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
             f"SET TRANSACTION SNAPSHOT '{self._snapshot_id}'",
@@ -300,11 +300,12 @@ class _ArrowReader:
 
     def close(self) -> None:
         self._starts.shutdown(wait=True)
-        for conn in self._connections:
-            try:
-                conn.close()
-            except Exception:  # an unfinished stream: the server ends it with the connection
-                log.debug("closing an export connection", exc_info=True)
+        for conn, cursor in self._connections:  # a connection with an open cursor refuses to close
+            for handle in (cursor, conn):
+                try:
+                    handle.close()
+                except Exception:
+                    log.warning("closing an export connection failed", exc_info=True)
 
 
 class _Stream:
