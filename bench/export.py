@@ -127,11 +127,14 @@ def _fill(cursor, n: int, model_ids: list[int]) -> None:
         ),
         (
             "tries",
-            f"""INSERT INTO arena_attempt (id, message_id, request_id, backend, outcome, started_at, alive_at,
-                finished_at, prompt_tokens, completion_tokens, energy_j, gpu_j, cpu_j, measured, method, record)
-            SELECT s + 1, md5('m' || s)::uuid, md5('r' || s), 'http://worker:8001', 'done', now(), now(), now(),
-                40 + 120 * ((s / 2) % 2), 60 + s % 150, 2.0 + (s % 89) * 0.1, 2.0 + (s % 89) * 0.1, NULL, true,
-                'nvml',
+            f"""INSERT INTO arena_attempt (id, message_id, battle_id, turn_index, side, request_id, backend,
+                outcome, started_at, alive_at, finished_at, prompt_tokens, completion_tokens, energy_j, gpu_j,
+                cpu_j, measured, method, duration_s, avg_concurrency, sampling_period_s, devices, record)
+            SELECT s + 1, md5('m' || s)::uuid, {battle_id.format(i="(s / 4)")}, (s / 2) % 2,
+                CASE WHEN s % 2 = 0 THEN 'a' ELSE 'b' END, md5('r' || s), 'http://worker:8001', 'done', now(),
+                now(), now(), 40 + 120 * ((s / 2) % 2), 60 + s % 150, 2.0 + (s % 89) * 0.1, 2.0 + (s % 89) * 0.1,
+                NULL, true, 'nvml', 1.5 + (s % 900) / 1000.0, 1 + (s % 12), 0.05,
+                jsonb_build_array('NVIDIA H100 80GB HBM3'),
                 jsonb_build_object('measured', true, 'method', 'nvml', 'energy_j', 2.0 + (s % 89) * 0.1,
                     'gpu_j', 2.0 + (s % 89) * 0.1, 'cpu_j', NULL, 'duration_s', 1.5 + (s % 900) / 1000.0,
                     'devices', jsonb_build_array('NVIDIA H100 80GB HBM3'), 'avg_concurrency', 1 + (s % 12),
