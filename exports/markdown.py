@@ -2,7 +2,7 @@
 bold of a side's answers, counted as fastchat/serve/monitor/add_markdown_info.py (Apache-2.0)
 counts them.
 
-`markdown_counts` is the reference, one text at a time in Python. `markdown_count_columns` gives
+`markdown_counts` is the reference, one text at a time in Python. `count_frame` gives
 the same counts for a whole column at once with Polars' Rust regular expressions (a release counts
 two million texts); a text holding a code fence goes through the reference, since FastChat cuts
 the fenced blocks' contents out first. tests/exports/test_markdown_counts.py checks both against
@@ -64,30 +64,43 @@ _HEADERS = rf"(?m)^#{{1,6}}{_WS}"
 _LISTS = rf"(?m)^{_WS}*(?:\d+\.|[-*+]){_WS}"
 
 
-def markdown_count_columns(text: pl.Expr) -> list[pl.Expr]:
-    """Columns h1..h6, ordered, unordered, `**`, `__` for a column of texts without code fences."""
-    levels = text.str.extract_all(_HEADERS).list.eval(pl.element().str.len_chars() - 1)
-    lists = text.str.extract_all(_LISTS)
-    ordered = lists.list.eval(pl.element().str.strip_chars(PY_WHITESPACE).str.ends_with(".")).list.sum()
-    return [
+def _markdown_counts(frame: pl.DataFrame) -> pl.DataFrame:
+    """Columns h1..h6, ordered, unordered, `**`, `__` for a "text" column without code fences.
+    Each pattern runs once: an eager `select` computes a repeated expression each time it
+    appears, and the six header counts and three list counts made it run nine times."""
+    text = pl.col("text")
+    found = frame.select(
+        _levels=text.str.extract_all(_HEADERS).list.eval(pl.element().str.len_chars() - 1),
+        _lists=text.str.extract_all(_LISTS),
+        **{
+            "**": text.str.count_matches(_BOLD_STARS.pattern).cast(pl.Int64),
+            "__": text.str.count_matches(_BOLD_UNDERSCORES.pattern).cast(pl.Int64),
+        },
+    ).with_columns(
+        _ordered=pl.col("_lists").list.eval(pl.element().str.strip_chars(PY_WHITESPACE).str.ends_with(".")).list.sum()
+    )
+    levels = pl.col("_levels")
+    return found.select(
         *(levels.list.count_matches(level).cast(pl.Int64).alias(key) for level, key in enumerate(HEADER_KEYS, 1)),
-        ordered.cast(pl.Int64).alias("ordered"),
-        (lists.list.len() - ordered).cast(pl.Int64).alias("unordered"),
-        text.str.count_matches(_BOLD_STARS.pattern).cast(pl.Int64).alias("**"),
-        text.str.count_matches(_BOLD_UNDERSCORES.pattern).cast(pl.Int64).alias("__"),
-    ]
+        pl.col("_ordered").cast(pl.Int64).alias("ordered"),
+        (pl.col("_lists").list.len() - pl.col("_ordered")).cast(pl.Int64).alias("unordered"),
+        "**",
+        "__",
+    )
 
 
 def count_frame(texts: pl.Series) -> pl.DataFrame:
     """The nine counts of each text, in its order."""
-    frame = pl.DataFrame({"text": texts}).with_row_index("_i")
-    fenced = frame.filter(pl.col("text").str.contains("```", literal=True))
-    plain = frame.filter(~pl.col("text").str.contains("```", literal=True))
-    counted = plain.select("_i", *markdown_count_columns(pl.col("text")))
-    if fenced.height:
-        rows = []
-        for i, text in fenced.iter_rows():
-            headers, lists, bold = markdown_counts(text)
-            rows.append((i, *headers.values(), *lists.values(), *bold.values()))
-        counted = pl.concat([counted, pl.DataFrame(rows, schema=counted.schema, orient="row")]).sort("_i")
+    frame = pl.DataFrame({"text": texts})
+    fenced = frame["text"].str.contains("```", literal=True)
+    if not fenced.any():
+        return _markdown_counts(frame)
+    frame = frame.with_row_index("_i")
+    plain = frame.filter(~fenced)
+    counted = pl.concat([plain.select("_i"), _markdown_counts(plain)], how="horizontal")
+    rows = []
+    for i, text in frame.filter(fenced).iter_rows():
+        headers, lists, bold = markdown_counts(text)
+        rows.append((i, *headers.values(), *lists.values(), *bold.values()))
+    counted = pl.concat([counted, pl.DataFrame(rows, schema=counted.schema, orient="row")]).sort("_i")
     return counted.drop("_i")

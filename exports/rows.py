@@ -21,10 +21,14 @@ class Hasher:
     matched with another release's."""
 
     def __init__(self, key: bytes):
-        self._key = key
+        # The keyed state, copied for each id: keying BLAKE2b for each of two million ids took a
+        # third of the hashing time.
+        self._keyed = hashlib.blake2b(key=key, digest_size=16)
 
     def __call__(self, kind: str, value) -> str:
-        return hashlib.blake2b(f"{kind}:{value}".encode(), key=self._key, digest_size=16).hexdigest()
+        digest = self._keyed.copy()
+        digest.update(f"{kind}:{value}".encode())
+        return digest.hexdigest()
 
 
 def model_row(llm) -> tuple:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
+import uuid
 
 import duckdb
 import pandas as pd
@@ -15,6 +17,7 @@ from django.utils import timezone
 
 from arena.models import LLM
 from exports import writers
+from exports.rows import Hasher
 from exports.schema import TABLES
 
 from .conftest import every_file_text, export, read_tables
@@ -162,6 +165,15 @@ def test_it_never_publishes_raw_ids_or_workshop_codes(played, tmp_path):
     assert set(one.visitor_id).isdisjoint(two.visitor_id)  # ... and no two releases share one
     assert set(one.id).isdisjoint(two.id)
     assert sorted(one.workshop) == [False, True]
+
+
+def test_ids_are_a_keyed_blake2b_of_the_database_ids():
+    key = bytes(range(32))
+    ids = Hasher(key)
+    for kind, value in (("battle", uuid.UUID(int=7)), ("visitor", "abc"), ("battle", uuid.UUID(int=8))):
+        mac = hashlib.blake2b(f"{kind}:{value}".encode(), key=key, digest_size=16).hexdigest()
+        assert ids(kind, value) == mac  # the same key state serves every id, unchanged
+    assert Hasher(bytes(32))("battle", "abc") != ids("battle", "abc")
 
 
 def test_it_leaves_out_battles_with_a_failed_or_empty_answer_and_counts_them(played, tmp_path):
