@@ -5,7 +5,11 @@ SHA256SUMS file.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
+import mmap
+import os
 from pathlib import Path
 
 import numpy as np
@@ -39,33 +43,106 @@ def table_path(table: Table, fmt: str) -> str:
     return f"{table.name}/{table.name}.{fmt}"
 
 
+# O_DIRECT wants its buffers, sizes and offsets aligned on the device's blocks: 4 KiB covers
+# the 512-byte and 4 KiB ones.
+_BLOCK = 4096
+_STAGED = 1 << 20  # bytes gathered before each direct write (ten files open: 10 MiB)
+
+
 class HashingFile:
     """A file written once, front to back, whose SHA-256 is computed on the way (the release's
-    files are not read again for SHA256SUMS)."""
+    files are not read again for SHA256SUMS).
+
+    Written around the page cache (O_DIRECT) where the filesystem allows it: a release writes
+    gigabytes that nothing reads back soon, and on this project's machine copying them into the
+    page cache cost 1.25 s of CPU per GB against 0.1 s direct (`dd`, 4 GiB). The bytes gather in
+    an aligned buffer and go out 1 MiB at a time; the last partial block is written once O_DIRECT
+    is off. Where the filesystem refuses O_DIRECT (tmpfs, some network filesystems), or the system
+    has none, an ordinary file."""
 
     def __init__(self, path: Path):
-        self._fh = open(path, "wb")
         self._sha = hashlib.sha256()
         self.digest: str | None = None
+        self._size = 0
+        self._fh = None
+        self._fd = _open_direct(path)
+        if self._fd is None:
+            self._fh = open(path, "wb")
+        else:
+            self._staged = mmap.mmap(-1, _STAGED)  # page-aligned
+            self._used = 0
+        self.closed = False
 
     def write(self, data) -> int:
+        data = memoryview(data).cast("B")
         self._sha.update(data)
-        return self._fh.write(data)
+        self._size += len(data)
+        if self._fh is not None:
+            self._fh.write(data)
+            return len(data)
+        done = 0
+        while done < len(data):
+            take = min(len(data) - done, _STAGED - self._used)
+            self._staged[self._used : self._used + take] = data[done : done + take]
+            self._used += take
+            done += take
+            if self._used == _STAGED:
+                self._write_out(memoryview(self._staged))
+                self._used = 0
+        return len(data)
+
+    def _write_out(self, view: memoryview) -> None:
+        while len(view):
+            try:
+                written = os.write(self._fd, view)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                self._no_longer_direct()  # the filesystem took the flag but not the write
+                continue
+            view = view[written:]
+
+    def _no_longer_direct(self) -> None:
+        flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+        if not flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "write refused without O_DIRECT too")
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
 
     def tell(self) -> int:
-        return self._fh.tell()
+        return self._size
 
     def flush(self) -> None:
-        self._fh.flush()
-
-    @property
-    def closed(self) -> bool:
-        return self._fh.closed
+        if self._fh is not None:
+            self._fh.flush()
 
     def close(self) -> None:
-        if not self._fh.closed:
+        if self.closed:
+            return
+        self.closed = True
+        if self._fh is not None:
             self._fh.close()
-            self.digest = self._sha.hexdigest()
+        else:
+            try:
+                whole = self._used - self._used % _BLOCK
+                self._write_out(memoryview(self._staged)[:whole])
+                if self._used > whole:
+                    self._no_longer_direct()
+                    self._write_out(memoryview(self._staged)[whole : self._used])
+            finally:
+                os.close(self._fd)
+                self._staged.close()
+        self.digest = self._sha.hexdigest()
+
+
+def _open_direct(path: Path) -> int | None:
+    if not hasattr(os, "O_DIRECT"):
+        return None
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:
+            return None
+        raise
 
 
 class TableWriter:
