@@ -10,6 +10,24 @@ TEST_LOGS = MODELS_DIR.parent / "test-logs"
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test databases, and before PostgreSQL's is dropped, the sessions still
+    open on it ended. A test that makes ORM calls while Playwright's event loop runs (the QR
+    code test) gets a connection in a context of its own, which the teardown cannot see or
+    close; PostgreSQL then refused to drop the database ("being accessed by other users")."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+
+
+@pytest.fixture(scope="session")
 def tiny_model():
     """A trained tiny model: short answers made of words."""
     return ensure_tiny_model(MODELS_DIR / "test-tiny", seed=11, layers=1)
