@@ -28,8 +28,10 @@ from inference_workers.sse import sse_json
 from .routing import Backend
 
 # How long to wait for the worker's record of an aborted request: its meter closes the
-# request when it sees the disconnect, a few sampling periods later.
-ABORTED_LOOKUP_TRIES = 10
+# request when it sees the disconnect, a few sampling periods later; a worker busy with
+# many answers on few cores (CI: 30 battles on 2 cores) can take over a second to see it
+# or to answer the lookup. A worker that refuses the connection is gone: no wait then.
+ABORTED_LOOKUP_DEADLINE_S = 5.0
 ABORTED_LOOKUP_PAUSE_S = 0.1
 
 
@@ -157,19 +159,22 @@ class ModelClient:
         the worker itself is gone, or never closed it, or the backend is a remote API)."""
         if not backend.metered:
             return None
-        for _ in range(ABORTED_LOOKUP_TRIES):
+        deadline = time.monotonic() + ABORTED_LOOKUP_DEADLINE_S
+        while (left := deadline - time.monotonic()) > 0:
             try:
                 resp = await self._client.get(
-                    f"{backend.url}/v1/requests/{request_id}", timeout=1.0, headers=backend.headers()
+                    f"{backend.url}/v1/requests/{request_id}", timeout=left, headers=backend.headers()
                 )
+            except httpx.TimeoutException:
+                continue  # a busy worker: ask again while there is time
             except httpx.HTTPError:
-                return None
+                return None  # the worker is gone
             if resp.status_code == 200:
                 try:
                     return FinishedRequest.model_validate(resp.json())
                 except (ValidationError, ValueError):
                     return None
-            await asyncio.sleep(ABORTED_LOOKUP_PAUSE_S)
+            await asyncio.sleep(min(ABORTED_LOOKUP_PAUSE_S, max(deadline - time.monotonic(), 0)))
         return None
 
     async def aclose(self) -> None:

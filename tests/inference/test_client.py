@@ -3,13 +3,16 @@ record round-trips worker -> arena (Attempt) -> footprint; failures as stable co
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 import uuid
 
 import pytest
 
 import footprint
 from arena.models import Attempt
-from inference.client import AnswerFailed, ModelClient
+from inference.client import ABORTED_LOOKUP_DEADLINE_S, AnswerFailed, ModelClient
 from inference.routing import Backend, backend_for
 from inference_workers.engines import free_port
 from inference_workers.protocol import EnergyRecord
@@ -93,8 +96,6 @@ def test_it_routes_a_model_to_the_worker_its_catalogue_entry_names(monkeypatch):
 async def test_a_client_is_made_without_loading_the_certificate_store_again():
     """Each battle's socket makes a client: with the process's TLS context it takes well under a
     millisecond, where loading the certificate store took about 20 ms before the first token."""
-    import time
-
     ModelClient(timeout_s=60)  # the first one loads the store
     started = time.perf_counter()
     clients = [ModelClient(timeout_s=60) for _ in range(20)]
@@ -131,3 +132,56 @@ async def test_a_nul_character_from_the_model_is_neither_shown_nor_stored():
         await client.aclose()
     assert text == ["Bonjour", " !"] and "\x00" not in "".join(text)
     assert answer.outcome.completion_tokens == 3
+
+
+async def test_a_busy_worker_that_closes_a_cut_answer_late_still_gives_its_energy():
+    """Seen in CI (30 battles on 2 cores): a stopped answer's record came after the lookup had
+    given up, and its try kept no energy. The worker here answers its first lookup after 1.5 s
+    (the lookup used to time out at 1 s and give up), then says `404` until 3 s have passed
+    (the lookup used to give up after about 1 s of them), as a busy worker would. A real
+    socket, since httpx enforces its timeouts in the transport."""
+    rid = uuid.uuid4().hex
+    energy = EnergyRecord(energy_j=2.5, method="test", prompt_tokens=5, completion_tokens=3)
+    record = {
+        "id": rid,
+        "outcome": "aborted",
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+        "energy": energy.model_dump(mode="json"),
+    }
+    started = time.monotonic()
+    lookups: list[float] = []
+
+    async def worker(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        lookups.append(time.monotonic() - started)
+        if len(lookups) == 1:
+            await asyncio.sleep(1.5)
+        closed = time.monotonic() - started > 3.0
+        body = json.dumps(record).encode() if closed else b'{"error": {"code": "request_not_found"}}'
+        status = b"200 OK" if closed else b"404 Not Found"
+        head = b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n" % (status, len(body))
+        writer.write(head + b"Connection: close\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(worker, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = ModelClient(timeout_s=60)
+    try:
+        finished = await client.aborted_energy(Backend(f"http://127.0.0.1:{port}", "busy"), rid)
+    finally:
+        await client.aclose()
+        server.close()
+    assert finished is not None and finished.id == rid and finished.energy.energy_j == 2.5
+    assert len(lookups) >= 3 and lookups[-1] > 3.0
+    assert time.monotonic() - started < ABORTED_LOOKUP_DEADLINE_S
+
+
+async def test_the_energy_lookup_gives_up_at_once_on_a_worker_that_is_gone():
+    client = ModelClient(timeout_s=60)
+    started = time.monotonic()
+    try:
+        finished = await client.aborted_energy(Backend(f"http://127.0.0.1:{free_port()}", "gone"), uuid.uuid4().hex)
+    finally:
+        await client.aclose()
+    assert finished is None and time.monotonic() - started < 1.0
