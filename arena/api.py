@@ -7,18 +7,26 @@ by a small pydantic model at the edge, the battle rules called, an answer. Error
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
+import uuid
 from functools import wraps
 from typing import Literal
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.http import JsonResponse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
-from . import battles
+from inference.routing import backend_for
+
+from . import battles, early
+from .consumers import least_busy
 from .errors import ArenaError
 from .limits import check_login_rate, check_prompt_rate
 from .models import LLM, Message, Reaction, Visitor, Vote
@@ -133,6 +141,18 @@ def api_view(*methods: str):
     """Allowed methods, and every `ArenaError` answered as a JSON error."""
 
     def decorate(view):
+        if inspect.iscoroutinefunction(view):
+
+            @wraps(view)
+            @require_http_methods(list(methods))
+            async def async_wrapper(request, *args, **kwargs):
+                try:
+                    return await view(request, *args, **kwargs)
+                except ArenaError as exc:
+                    return _error_response(exc)
+
+            return async_wrapper
+
         @wraps(view)
         @require_http_methods(list(methods))
         def wrapper(request, *args, **kwargs):
@@ -182,7 +202,15 @@ def consent(request):
 
 
 @api_view("POST")
-def create_battle(request):
+async def create_battle(request):
+    """Served asynchronously for one reason: the server's event loop, on which both answers
+    are sent as soon as the pair is chosen, while the battle is being stored (arena/early.py).
+    Not under a server (WSGI, the sync test client): the socket begins them, as it did."""
+    loop = asyncio.get_running_loop() if isinstance(request, ASGIRequest) and early.enabled() else None
+    return await sync_to_async(_create_battle)(request, loop)
+
+
+def _create_battle(request, loop: asyncio.AbstractEventLoop | None):
     body = parse_body(BattleBody, request)
     visitor = Visitor.objects.filter(pk=request.visitor_id).first()
     if visitor is None or visitor.terms_accepted_at is None:
@@ -202,15 +230,29 @@ def create_battle(request):
         room, only_models = admit_battle(body.workshop, str(visitor.pk), mode, chosen)
     # A class shares one address: in a room, the room's own rate stands in for the network's.
     check_prompt_rate(str(visitor.pk), None if room else ip_hash(client_ip(request)))
-    battle = battles.start_battle(
-        visitor,
-        body.prompt,
-        mode,
-        chosen,
-        workshop=room.code if room else None,
-        language=_lang(),
-        only_models=only_models,
-    )
+    begun = []
+
+    def begin_answers(battle_id, model_a, model_b, prompt):
+        backends = {"a": least_busy(backend_for(model_a)), "b": least_busy(backend_for(model_b))}
+        request_ids = {side: uuid.uuid4().hex for side in backends}
+        loop.call_soon_threadsafe(early.begin, battle_id, backends, prompt, request_ids)
+        begun.append(battle_id)
+
+    try:
+        battle = battles.start_battle(
+            visitor,
+            body.prompt,
+            mode,
+            chosen,
+            workshop=room.code if room else None,
+            language=_lang(),
+            only_models=only_models,
+            on_pair=begin_answers if loop is not None else None,
+        )
+    except BaseException:
+        for battle_id in begun:  # not stored: nobody will take them
+            loop.call_soon_threadsafe(early.drop, battle_id, "battle not stored")
+        raise
     return JsonResponse(
         {"id": str(battle.id), "ws": f"/ws/battles/{battle.id}/", "url": f"/battles/{battle.id}/"}, status=201
     )

@@ -9,6 +9,7 @@ visitor can read). Message transitions (streaming, finished, retried) are method
 from __future__ import annotations
 
 import random
+import uuid
 
 from django.conf import settings
 from django.db import transaction
@@ -93,8 +94,14 @@ def start_battle(
     workshop: str | None = None,
     language: str = "fr",
     only_models: list[str] | None = None,
+    on_pair=None,
 ) -> Battle:
-    """A new battle and its first turn. `only_models` narrows the catalogue (a workshop's)."""
+    """A new battle and its first turn. `only_models` narrows the catalogue (a workshop's).
+
+    `on_pair(battle_id, model_a, model_b, prompt)`, where given, is called once the pair is
+    chosen and before anything is stored (the answers are begun then: arena/early.py); the
+    battle then gets that id. If storing it fails, the error propagates as ever: the caller
+    cuts what it began."""
     prompt = clean_prompt(prompt)
     if mode not in Battle.Mode.values:
         raise ArenaError(400, "unknown_mode", _("Unknown mode: %(mode)s.") % {"mode": mode})
@@ -117,8 +124,12 @@ def start_battle(
     except PairingError as exc:
         raise ArenaError(400, "no_pair", _(exc.template) % exc.params) from None
     by_slug = {m.slug: m for m in catalogue}
+    battle_id = uuid.uuid4()
+    if on_pair is not None:
+        on_pair(battle_id, by_slug[slug_a], by_slug[slug_b], prompt)
     with transaction.atomic():
         battle = Battle.objects.create(
+            id=battle_id,
             visitor=visitor,
             mode=mode,
             model_a=by_slug[slug_a],

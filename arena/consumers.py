@@ -35,6 +35,8 @@ from inference.client import AnswerFailed, AnswerStream, ModelClient
 from inference.routing import Backend, backend_for
 
 from . import battles
+from . import early as early_answers
+from .early import Prefetch
 from .errors import ArenaError
 from .impacts import estimated_record
 from .limits import check_prompt_rate, close_socket_slots, open_socket_slots
@@ -102,9 +104,11 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         if self.socket_slots is None:  # too many sockets open from this visitor or network
             await self.close(code=4429)
             return
-        self.models = ModelClient(settings.ARENA_WORKER_TIMEOUT_S)
+        # The answers this process began at the POST (arena/early.py): taken with their client.
+        early = early_answers.claim(self.battle_id)
+        self.models = early.client if early else ModelClient(settings.ARENA_WORKER_TIMEOUT_S)
         await self.accept()
-        ended = await self._start_pending()
+        ended = await self._start_pending(early.answers if early else None)
         # A socket that closed may have missed these answers' last frames: a reconnecting
         # client learns them here. While another side is still streamed elsewhere they wait
         # for it, as the pacer would have held them: the gap would tell the models' speeds.
@@ -210,13 +214,21 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         await self._start_pending()
 
     # -- streaming ------------------------------------------------------------------------
-    async def _start_pending(self) -> list[Message]:
+    async def _start_pending(self, early: dict[str, Prefetch] | None = None) -> list[Message]:
         """Stream the last turn's pending answers, and watch those streamed elsewhere that this
         socket is not already following. The answers that ended are returned, for `connect`
-        to report."""
+        to report. `early`: answers already sent at the POST, per side (arena/early.py)."""
+        early = dict(early or {})
         # One trip to the database for every side: which answers wait, which replica takes
         # each, their tries begun. Each trip costs a thread hop, and the time to first token.
-        jobs, others = await database_sync_to_async(_begin_pending)(self.battle_id)
+        try:
+            jobs, others = await database_sync_to_async(_begin_pending)(self.battle_id, early)
+        except BaseException:
+            for answer in early.values():
+                answer.cancel()
+            raise
+        for side in set(early) - {side for side, _job in jobs}:  # begun elsewhere meanwhile
+            early.pop(side).cancel()
         self.ended -= {side for side, _job in jobs}
         pacer = None
         if jobs and settings.ARENA_PACE_STREAMS:
@@ -226,7 +238,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             task.add_done_callback(self.pacer_tasks.discard)
         for side, job in jobs:
             self.watched.discard(side)
-            self.tasks[side] = asyncio.create_task(self._stream_side(job, side, pacer))
+            self.tasks[side] = asyncio.create_task(self._stream_side(job, side, pacer, early.get(side)))
         for message in others:
             if message.status in UNFINISHED and not self._busy(message.side):
                 self.ended.discard(message.side)
@@ -265,22 +277,26 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         with translation.override(self.language):
             await self._send(_last_frame(message))
 
-    async def _stream_side(self, job: _Job, side, pacer: Pacer | None):
+    async def _stream_side(self, job: _Job, side, pacer: Pacer | None, early: Prefetch | None = None):
         heartbeat = asyncio.create_task(_keep_alive(job.attempt.pk))
         try:
-            await self._relay(job, side, pacer)
+            await self._relay(job, side, pacer, early)
         finally:
             heartbeat.cancel()
+            if early is not None:
+                early.cancel()  # never read (cancelled before the relay began): cut it
 
-    async def _relay(self, job: _Job, side: str, pacer: Pacer | None):
+    async def _relay(self, job: _Job, side: str, pacer: Pacer | None, early: Prefetch | None = None):
         await self.send_json({"type": "start", "side": side, "turn": job.turn})
         parts: list[str] = []
         tried: tuple[str, ...] = ()
         try:
             while True:
-                answer = self.models.answer(
+                # The first request may have been sent at the POST (its deltas wait, read ahead).
+                answer = early or self.models.answer(
                     job.backend, job.history, max_tokens=settings.ARENA_MAX_TOKENS, request_id=job.attempt.request_id
                 )
+                early = None
                 try:
                     async for text in answer:
                         parts.append(text)
@@ -472,7 +488,7 @@ def _reroute(job: _Job, tried: tuple[str, ...]) -> Backend | None:
     return other
 
 
-def _begin_pending(battle_id) -> tuple[list[tuple[str, _Job]], list[Message]]:
+def _begin_pending(battle_id, early: dict | None = None) -> tuple[list[tuple[str, _Job]], list[Message]]:
     """The last turn's answers: each one waiting to be streamed, with its try begun, and the
     others as they stand (one that another window began first is among them, still
     `pending` here). Its queries stand between the socket opening and the first token: the
@@ -483,7 +499,7 @@ def _begin_pending(battle_id) -> tuple[list[tuple[str, _Job]], list[Message]]:
         job = None
         if message.status == Message.Status.PENDING:
             message.turn.battle = battle
-            job = _begin(message)
+            job = _begin(message, (early or {}).get(message.side) if message.turn.index == 0 else None)
         if job is None:
             others.append(message)
         else:
@@ -504,9 +520,15 @@ def _answers_now(battle_id, sides) -> list[Message]:
     return list(battles.last_turn_messages(battle).filter(side__in=sides))
 
 
-def _begin(message: Message) -> _Job | None:
-    backend = least_busy(backend_for(message.turn.battle.model(message.side)))
-    attempt = message.begin_attempt(backend.label)
+def _begin(message: Message, early: Prefetch | None = None) -> _Job | None:
+    """A try at the answer: on the replica and with the request id of the request sent at the
+    POST where there is one (`early`), else on the least busy replica."""
+    if early is not None:
+        backend = early.backend
+        attempt = message.begin_attempt(backend.label, request_id=early.request_id)
+    else:
+        backend = least_busy(backend_for(message.turn.battle.model(message.side)))
+        attempt = message.begin_attempt(backend.label)
     if attempt is None:
         return None
     turn = message.turn

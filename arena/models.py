@@ -181,8 +181,9 @@ class Message(models.Model):
         constraints = [models.UniqueConstraint(fields=["turn", "side"], name="one_answer_per_side")]
 
     # -- transitions: pending -> streaming -> done | stopped | error (-> pending on retry)
-    def begin_attempt(self, backend: str) -> Attempt | None:
-        """A new try at this answer: the message streams, the try gets a request id.
+    def begin_attempt(self, backend: str, request_id: str | None = None) -> Attempt | None:
+        """A new try at this answer: the message streams, the try gets a request id (the one
+        already sent with its request where it was sent before the try was stored).
 
         None when the answer is no longer pending: another socket (a second tab, a
         replayed request) claimed it first, and one answer is generated once at a time."""
@@ -193,7 +194,7 @@ class Message(models.Model):
             if not claimed:
                 return None
             self.status = Message.Status.STREAMING
-            return Attempt.objects.create(message=self, backend=backend, request_id=uuid.uuid4().hex)
+            return Attempt.objects.create(message=self, backend=backend, request_id=request_id or uuid.uuid4().hex)
 
     def finish(
         self,

@@ -287,11 +287,19 @@ def summary(values: list) -> tuple[float, float, int, int]:
 
 
 # -- main -------------------------------------------------------------------------------------
-ARENAS = ("unpaced", "paced")
+# Each arena: its own daphne on the same database, with these settings.
+ARENAS = {
+    "unpaced": {"ARENA_PACE_STREAMS": "False"},
+    "paced": {"ARENA_PACE_STREAMS": "True"},
+    # Answers sent by the socket, as before arena/early.py: what beginning them at the POST gains.
+    "late": {"ARENA_PACE_STREAMS": "False", "ARENA_EARLY_ANSWER_WAIT_S": "0"},
+}
 ROWS = (  # (sample key, label, reference key)
     ("direct", "direct", None),
     ("unpaced ws", "unpaced ws", "direct"),
     ("unpaced post", "unpaced post", "direct"),
+    ("late ws", "late ws", "direct"),
+    ("late post", "late post", "direct"),
     ("pair", "direct pair", None),
     ("paced ws", "paced ws", "pair"),
     ("paced post", "paced post", "pair"),
@@ -305,14 +313,15 @@ async def bench(args, workers: dict[str, str], bases: dict[str, str]) -> None:
     counter = [0]
     paths = ("direct", *ARENAS)
     try:
-        print("warm-up (untimed): direct and both arenas at concurrency 1", flush=True)
+        print("warm-up (untimed): direct and each arena at concurrency 1", flush=True)
         await run_direct(workers, 1, 2, args.max_tokens, counter)
         for arena in ARENAS:
             await run_arena(bases[arena], bases[arena], visitors, 1, 2, counter)
 
-        results = {c: {key: [] for key, _label, _ref in ROWS} | {"post_rtt": [], "handshake": []} for c in levels}
+        steps = {f"{arena} {step}": [] for arena in ARENAS for step in ("post_rtt", "handshake")}
+        results = {c: {key: [] for key, _label, _ref in ROWS} | {k: [] for k in steps} for c in levels}
         for rnd in range(args.rounds):
-            order = paths[rnd % 3 :] + paths[: rnd % 3]
+            order = paths[rnd % len(paths) :] + paths[: rnd % len(paths)]
             for c in levels:
                 waves = max(1, math.ceil(args.min_battles / c))
                 for path in order:
@@ -326,8 +335,8 @@ async def bench(args, workers: dict[str, str], bases: dict[str, str]) -> None:
                         got = await run_arena(bases[path], bases[path], visitors, c, waves, counter)
                         results[c][f"{path} ws"] += [s["ws"] for s in got]
                         results[c][f"{path} post"] += [s["post"] for s in got]
-                        results[c]["post_rtt"] += [s["post_rtt"] for s in got[0::2]]
-                        results[c]["handshake"] += [s["handshake"] for s in got[0::2]]
+                        results[c][f"{path} post_rtt"] += [s["post_rtt"] for s in got[0::2]]
+                        results[c][f"{path} handshake"] += [s["handshake"] for s in got[0::2]]
                         med = summary([s["ws"] for s in got])[0]
                     print(
                         f"round {rnd + 1}/{args.rounds}  c={c:<3} {path:<8} {waves} wave(s), {len(got)} streams, "
@@ -340,7 +349,7 @@ async def bench(args, workers: dict[str, str], bases: dict[str, str]) -> None:
 
     print()
     print(
-        f"TTFT (ms), {args.rounds} rounds rotating direct/unpaced/paced, max_tokens={args.max_tokens}, "
+        f"TTFT (ms), {args.rounds} rounds rotating direct/{'/'.join(ARENAS)}, max_tokens={args.max_tokens}, "
         f"2 CPU workers (transformers serve), daphne + SQLite + in-memory layer"
     )
     print("  direct       = worker POST /v1/chat/completions sent -> first content chunk, each stream")
@@ -348,6 +357,7 @@ async def bench(args, workers: dict[str, str], bases: dict[str, str]) -> None:
     print("  ... ws       = WebSocket open -> first delta frame of a side")
     print("  ... post     = POST /api/battles sent -> first delta frame of a side")
     print("  unpaced: ARENA_PACE_STREAMS off (against direct); paced: as deployed (against direct pair)")
+    print("  late: unpaced, answers sent when the socket opens (ARENA_EARLY_ANSWER_WAIT_S=0), as before")
     header = (
         f"{'battles':>7} {'streams':>7} {'path':<13} {'n':>5} {'no tok':>6} {'median':>9} {'p90':>9} "
         f"{'+ms med':>8} {'x med':>7} {'x p90':>7}"
@@ -363,10 +373,13 @@ async def bench(args, workers: dict[str, str], bases: dict[str, str]) -> None:
                 r_med, r_p90, _n, _miss = summary(results[c][ref])
                 extra = f"{med - r_med:+8.1f} {med / r_med:7.2f} {p90 / r_p90:7.2f}"
             print(f"{c:>7} {2 * c:>7} {label:<13} {n:>5} {miss:>6} {med:9.1f} {p90:9.1f} {extra}")
-        post_rtt, handshake = summary(results[c]["post_rtt"])[0], summary(results[c]["handshake"])[0]
-        print(
-            f"{'':>7} {'':>7} (median POST /api/battles round trip {post_rtt:.1f} ms, WebSocket handshake {handshake:.1f} ms)"
-        )
+        for arena in ARENAS:
+            post_rtt = summary(results[c][f"{arena} post_rtt"])[0]
+            handshake = summary(results[c][f"{arena} handshake"])[0]
+            print(
+                f"{'':>7} {'':>7} {arena}: median POST /api/battles round trip {post_rtt:.1f} ms, "
+                f"WebSocket handshake {handshake:.1f} ms"
+            )
     print("(+ms med: arena median - reference median; x med, x p90: arena / reference; 'no tok': streams with no")
     print(" content (failed or ended empty))")
 
@@ -382,6 +395,12 @@ def main() -> None:
         default=20,
         help="battles per run at least: a run is ceil(min_battles / c) waves of c",
     )
+    parser.add_argument(
+        "--split-cores",
+        action="store_true",
+        help="workers (and their engines) on the last core, daphne and this client on the others: the web "
+        "no longer competes with the engines for CPU, as when workers run on GPU nodes",
+    )
     args = parser.parse_args()
     args.concurrency = [int(x) for x in args.concurrency.split(",") if x.strip()]
 
@@ -393,12 +412,20 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory(prefix="arena-bench-")
     try:
         print("building tiny models if absent, starting two workers...", flush=True)
+        cores = sorted(os.sched_getaffinity(0))
+        if args.split_cores:  # children inherit the affinity they are started with
+            if len(cores) < 2:
+                raise SystemExit("--split-cores needs two cores at least")
+            os.sched_setaffinity(0, {cores[-1]})
         for slug, (dirname, seed) in WORKERS.items():
             model = ensure_tiny_model(MODELS_DIR / dirname, seed=seed, layers=1)
             handles.append(start_worker(model, name=slug, log_dir=LOG_DIR))
         for handle in handles:
             handle.wait_ready()
         workers = {h.name: h.url for h in handles}
+        if args.split_cores:
+            os.sched_setaffinity(0, set(cores[:-1]))
+            print(f"cores: workers on {cores[-1]}, daphne and client on {cores[:-1]}", flush=True)
 
         catalogue = Path(tmp.name) / "catalogue.yaml"
         catalogue.write_text(catalogue_yaml(workers), encoding="utf-8")
@@ -417,7 +444,7 @@ def main() -> None:
                 subprocess.Popen(
                     [sys.executable, "-m", *daphne_command("127.0.0.1", port)],
                     cwd=REPO,
-                    env={**env, "ARENA_PACE_STREAMS": str(arena == "paced")},
+                    env={**env, **ARENAS[arena]},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,

@@ -227,6 +227,9 @@ ARENA_IP_HASH_SALT = os.getenv("ARENA_IP_HASH_SALT", SECRET_KEY)
 ARENA_PACE_STREAMS = envbool("ARENA_PACE_STREAMS", "True")
 ARENA_PACE_CHARS_PER_S = envfloat("ARENA_PACE_CHARS_PER_S", 120.0)
 ARENA_WORKER_TIMEOUT_S = envfloat("ARENA_WORKER_TIMEOUT_S", 150.0)  # above the worker's stall timeout
+# A new battle's answers are sent at the POST (arena/early.py); its socket takes them if it opens
+# on the same process within this many seconds, else they are cut (0: sent by the socket only).
+ARENA_EARLY_ANSWER_WAIT_S = envfloat("ARENA_EARLY_ANSWER_WAIT_S", 3.0)
 # Electricity zone for impacts (footprint/); PUE, WUE and hardware come from fixtures/footprint.
 ARENA_ZONE = os.getenv("ARENA_ZONE", "FRA")
 
