@@ -66,13 +66,25 @@ UNFINISHED = (Message.Status.PENDING, Message.Status.STREAMING)
 
 @dataclass
 class _Job:
-    """One try at one side's answer, as read from the database before streaming."""
+    """One try at one side's answer, as read from the database before streaming; or, for an
+    answer sent at the POST (arena/early.py), being stored while it streams (`stored`)."""
 
     message_id: object
-    attempt: Attempt
+    attempt: Attempt | None
     backend: Backend
     history: list[dict]
     turn: int
+    stored: asyncio.Future | None = None  # (message id, attempt), or None: begun elsewhere
+
+    async def ready(self) -> bool:
+        """Whether the try is stored, once it is: False when another socket began the answer
+        first (nothing of this one is then stored)."""
+        if self.stored is not None:
+            begun = await asyncio.shield(self.stored)
+            if begun is None:
+                return False
+            self.message_id, self.attempt = begun
+        return self.attempt is not None
 
 
 class BattleConsumer(AsyncJsonWebsocketConsumer):
@@ -91,19 +103,15 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         # One pacer per batch of answers started together (a turn, or a retried side).
         self.pacer_tasks: set[asyncio.Task] = set()
         self.ended: set[str] = set()  # sides of the current answers that got their last frame
-        try:
-            battle = await database_sync_to_async(battles.battle_for_visitor)(self.battle_id, self.visitor_id)
-        except ArenaError:
-            await self.close(code=4403)
+        client = self.scope.get("client") or ("", 0)
+        # One thread hop for both checks: each hop is paid before the first delta.
+        refused, battle, self.network, self.socket_slots = await database_sync_to_async(_admit)(
+            self.battle_id, self.visitor_id, client[0]
+        )
+        if refused:
+            await self.close(code=refused)
             return
         self.language = battle.language
-        client = self.scope.get("client") or ("", 0)
-        # A class shares one address: a workshop room's own limits stand in for the network's.
-        self.network = ip_hash(client[0]) if client[0] and not battle.workshop_code else None
-        self.socket_slots = await database_sync_to_async(open_socket_slots)(self.visitor_id, self.network)
-        if self.socket_slots is None:  # too many sockets open from this visitor or network
-            await self.close(code=4429)
-            return
         # The answers this process began at the POST (arena/early.py): taken with their client.
         early = early_answers.claim(self.battle_id)
         self.models = early.client if early else ModelClient(settings.ARENA_WORKER_TIMEOUT_S)
@@ -218,17 +226,47 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         """Stream the last turn's pending answers, and watch those streamed elsewhere that this
         socket is not already following. The answers that ended are returned, for `connect`
         to report. `early`: answers already sent at the POST, per side (arena/early.py)."""
-        early = dict(early or {})
+        if early:
+            return await self._start_early(early)
         # One trip to the database for every side: which answers wait, which replica takes
         # each, their tries begun. Each trip costs a thread hop, and the time to first token.
+        jobs, others = await database_sync_to_async(_begin_pending)(self.battle_id)
+        self._launch(jobs)
+        return self._watch_others(others)
+
+    async def _start_early(self, early: dict[str, Prefetch]) -> list[Message]:
+        """A new battle's answers, sent at its POST: relayed at once (their first deltas may
+        be waiting already), while their tries are stored with their replicas and request ids.
+        A side another socket began first meanwhile (a second window, on another process) is
+        cut here, unstored, and watched instead."""
+        loop = asyncio.get_running_loop()
+        stored = {side: loop.create_future() for side in early}
+        pacer = self._launch(
+            [(side, _Job(None, None, a.backend, a.history, 0, stored[side])) for side, a in early.items()], early
+        )
         try:
-            jobs, others = await database_sync_to_async(_begin_pending)(self.battle_id, early)
+            begun, others = await database_sync_to_async(_begin_pending)(self.battle_id, early)
         except BaseException:
-            for answer in early.values():
-                answer.cancel()
+            begun, others = [], []
             raise
-        for side in set(early) - {side for side, _job in jobs}:  # begun elsewhere meanwhile
-            early.pop(side).cancel()
+        finally:
+            begun = dict(begun)
+            for side, future in stored.items():
+                job = begun.pop(side, None)
+                future.set_result((job.message_id, job.attempt) if job else None)
+            lost = [self.tasks[side] for side in early if stored[side].result() is None]
+            for task in lost:
+                task.cancel()
+            for side in early:
+                if stored[side].result() is None and pacer:
+                    pacer.drop(side)
+            if lost:
+                await asyncio.gather(*lost, return_exceptions=True)
+        self._launch(list(begun.items()))  # none: a new battle's answers were all sent early
+        return self._watch_others(others)
+
+    def _launch(self, jobs: list[tuple[str, _Job]], early: dict[str, Prefetch] | None = None) -> Pacer | None:
+        """A task per side streaming its answer, with one pacer for them all."""
         self.ended -= {side for side, _job in jobs}
         pacer = None
         if jobs and settings.ARENA_PACE_STREAMS:
@@ -238,7 +276,11 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             task.add_done_callback(self.pacer_tasks.discard)
         for side, job in jobs:
             self.watched.discard(side)
-            self.tasks[side] = asyncio.create_task(self._stream_side(job, side, pacer, early.get(side)))
+            self.tasks[side] = asyncio.create_task(self._stream_side(job, side, pacer, (early or {}).get(side)))
+        return pacer
+
+    def _watch_others(self, others: list[Message]) -> list[Message]:
+        """Watch the answers streamed elsewhere; those that ended are returned."""
         for message in others:
             if message.status in UNFINISHED and not self._busy(message.side):
                 self.ended.discard(message.side)
@@ -278,7 +320,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await self._send(_last_frame(message))
 
     async def _stream_side(self, job: _Job, side, pacer: Pacer | None, early: Prefetch | None = None):
-        heartbeat = asyncio.create_task(_keep_alive(job.attempt.pk))
+        heartbeat = asyncio.create_task(_keep_alive(job))
         try:
             await self._relay(job, side, pacer, early)
         finally:
@@ -312,7 +354,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
                     other = None
                     if exc.code in REROUTABLE:
                         replica_failed(job.backend.url)
-                    if not parts and exc.code in REROUTABLE:
+                    if not parts and exc.code in REROUTABLE and await job.ready():
                         other = await database_sync_to_async(_reroute)(job, tried)
                     if other is None:
                         raise
@@ -344,6 +386,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await asyncio.shield(self._settle_cut(job, answer, parts, Message.Status.ERROR, "worker_error"))
             return
         outcome = answer.outcome
+        if not await job.ready():  # begun by another socket: this side's task is being cut
+            return
         try:
             message = await _store(
                 job,
@@ -377,6 +421,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
 
     async def _settle_cut(self, job: _Job, answer: AnswerStream, parts, status, error_code=""):
         """A cut answer never gets its final chunk: ask its worker what it cost."""
+        if not await job.ready():  # never stored: another socket began this answer
+            return
         finished = await self.models.aborted_energy(job.backend, job.attempt.request_id)
         usage = finished.usage if finished else None
         prompt_tokens, completion_tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (None, None)
@@ -439,8 +485,12 @@ def _log_failures(results: list, battle_id) -> None:
             log.error("battle %s: a side task failed", battle_id, exc_info=result)
 
 
-async def _keep_alive(attempt_pk) -> None:
-    """Renew the try's lease while its task runs (see `Message.end_abandoned_streams`)."""
+async def _keep_alive(job: _Job) -> None:
+    """Renew the try's lease while its task runs (see `Message.end_abandoned_streams`), from
+    when it is stored."""
+    if not await job.ready():
+        return
+    attempt_pk = job.attempt.pk
     renew = database_sync_to_async(lambda: Attempt.objects.filter(pk=attempt_pk).update(alive_at=timezone.now()))
     while True:
         await asyncio.sleep(STREAM_HEARTBEAT_S)
@@ -486,6 +536,21 @@ def _reroute(job: _Job, tried: tuple[str, ...]) -> Backend | None:
         Attempt.objects.filter(pk=job.attempt.pk).update(backend=other.label)
         job.attempt.backend = other.label
     return other
+
+
+def _admit(battle_id, visitor_id, client_ip: str) -> tuple[int | None, Battle | None, str | None, list | None]:
+    """A socket's checks: the battle is the visitor's (else close code 4403), and one more
+    socket fits under the visitor's and the network's caps (else 4429; a workshop room's own
+    limits stand in for its network's: a class shares one address)."""
+    try:
+        battle = battles.battle_for_visitor(battle_id, visitor_id)
+    except ArenaError:
+        return 4403, None, None, None
+    network = ip_hash(client_ip) if client_ip and not battle.workshop_code else None
+    slots = open_socket_slots(visitor_id, network)
+    if slots is None:
+        return 4429, battle, network, None
+    return None, battle, network, slots
 
 
 def _begin_pending(battle_id, early: dict | None = None) -> tuple[list[tuple[str, _Job]], list[Message]]:

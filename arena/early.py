@@ -39,8 +39,9 @@ class Prefetch:
     `AnswerStream` does. The stream's figures (outcome, time to first token, chunks) are
     the stream's own, counted from when it was sent."""
 
-    def __init__(self, answer: AnswerStream):
+    def __init__(self, answer: AnswerStream, history: list[dict]):
         self.answer = answer
+        self.history = history  # the conversation sent: a re-routed try sends it again
         self.backend = answer.backend
         self.request_id = answer.request_id
         self._parts: list[str] = []
@@ -129,7 +130,8 @@ def begin(battle_id, backends: dict[str, Backend], prompt: str, request_ids: dic
     history = [{"role": "user", "content": prompt}]
     answers = {
         side: Prefetch(
-            client.answer(backend, history, max_tokens=settings.ARENA_MAX_TOKENS, request_id=request_ids[side])
+            client.answer(backend, history, max_tokens=settings.ARENA_MAX_TOKENS, request_id=request_ids[side]),
+            history,
         )
         for side, backend in backends.items()
     }

@@ -138,3 +138,48 @@ async def test_a_battle_that_cannot_be_stored_cuts_what_it_began(arena_llms, set
         await asyncio.sleep(0.1)
     assert not early._cutting
     assert await database_sync_to_async(lambda: Battle.objects.count())() == 0
+
+
+async def test_a_side_another_socket_began_first_is_cut_unstored_and_watched(arena_llms, settings, monkeypatch):
+    """The early answers are relayed before their tries are stored; if another socket (a second
+    window on another process) began one of them meanwhile, this socket's copy is cut and
+    nothing of it is stored; the side then ends with the frame of the other socket's answer."""
+    from arena import consumers
+
+    monkeypatch.setattr(consumers, "STREAM_HEARTBEAT_S", 0.2)
+    settings.ARENA_MAX_TOKENS = 12
+    settings.ARENA_PACE_STREAMS = False
+    visitor = str(uuid.uuid4())
+    battle, _body = await _post_battle(visitor)
+    sent = {side: a.request_id for side, a in early._waiting[str(battle.id)].answers.items()}
+
+    def begin_elsewhere():
+        message = Message.objects.get(turn__battle=battle, side="a")
+        return message, message.begin_attempt("http://elsewhere")
+
+    message, other = await database_sync_to_async(begin_elsewhere)()
+    comm = communicator(battle, visitor)
+    assert (await comm.connect(timeout=30))[0]
+    await asyncio.sleep(0.5)
+
+    def finish_elsewhere():
+        message.finish(
+            other,
+            "done",
+            "Réponse d'ailleurs.",
+            energy=None,
+            prompt_tokens=3,
+            completion_tokens=4,
+            ttft_ms=10,
+            duration_ms=20,
+        )
+
+    await database_sync_to_async(finish_elsewhere)()
+    frames = await frames_until_done(comm)
+    await comm.disconnect()
+    last = {side: [f for f in frames if f.get("side") == side][-1] for side in "ab"}
+    assert last["a"]["type"] == "done" and "Réponse d'ailleurs." in last["a"]["html"], last["a"]
+    assert last["b"]["type"] == "done"
+    tries = await database_sync_to_async(_tries)(battle)
+    assert [t.request_id for t in tries["a"]] == [other.request_id] != [sent["a"]]
+    assert [t.request_id for t in tries["b"]] == [sent["b"]] and tries["b"][0].outcome == "done"
