@@ -3,7 +3,11 @@
 
 Run by hand, not in the test suite:
 
-    .venv/bin/python bench/arena_overhead.py [--concurrency 1,50] [--max-tokens 16] [--rounds 4]
+    .venv/bin/python bench/arena_overhead.py [--concurrency 1,50] [--max-tokens 16] [--rounds 4] [--split-cores]
+
+--split-cores puts the workers (and their CPU engines) on the last core and daphne and this
+client on the others, as when the workers run on GPU nodes: on two shared cores the engines'
+prefill competes with the web for CPU.
 
 Setup (nothing outside a temp directory and var/ is touched):
   * two real workers on CPU (`transformers serve`) with the tiny test models
@@ -16,10 +20,11 @@ Setup (nothing outside a temp directory and var/ is touched):
     rate limits raised so that they never refuse a benchmark request.
 
 Measurements, taken side by side in the same run:
-  * two arenas on that database: one as deployed (ARENA_PACE_STREAMS on: both answers shown
-    at one common pace, the first delta of a battle held until both sides have text, so that
-    speed gives no model away) and one with pacing off (each side's deltas relayed as they
-    come: the web's own cost alone);
+  * three arenas on that database (`ARENAS`): one as deployed (`paced`: ARENA_PACE_STREAMS
+    on: both answers shown at one common pace, the first delta of a battle held until both
+    sides have text, so that speed gives no model away), one with pacing off (`unpaced`: each
+    side's deltas relayed as they come: the web's own cost alone), and `late`, unpaced with
+    the answers sent when the socket opens rather than at the POST (arena/early.py off);
   * in each, c concurrent battles (mode "random": the only two models, one per worker, so
     c battles = 2c streams, c per worker). Each battle belongs to its own visitor (cookie
     `arena_visitor`, terms accepted during setup), as c people would. Per battle:
