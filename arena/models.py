@@ -287,10 +287,22 @@ class Vote(models.Model):
 
 class Reaction(models.Model):
     message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="reaction")
+    # Where the message stands, copied when the reaction is saved (as on Attempt): a dataset
+    # release reads the reactions in their battles' order, and finding each one's battle through
+    # its message and turn made PostgreSQL read every answer again (exports/source.py).
+    battle = models.ForeignKey(Battle, on_delete=models.CASCADE, related_name="+")
+    turn_index = models.PositiveSmallIntegerField()
+    side = models.CharField(max_length=1, choices=[(s, s) for s in SIDES])
     liked = models.BooleanField(null=True, blank=True)
     tags = models.JSONField(default=list)
     comment = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def save(self, *args, **kwargs):
+        if self.battle_id is None:
+            turn = self.message.turn
+            self.battle_id, self.turn_index, self.side = turn.battle_id, turn.index, self.message.side
+        super().save(*args, **kwargs)
 
 
 class Attempt(models.Model):

@@ -155,8 +155,10 @@ def _fill(cursor, n: int, model_ids: list[int]) -> None:
         ),
         (
             "reactions",
-            f"""INSERT INTO arena_reaction (id, message_id, liked, tags, comment, updated_at)
-            SELECT s / 10 + 1, md5('m' || s)::uuid, s % 20 = 0, '["useful"]'::jsonb, '', now()
+            f"""INSERT INTO arena_reaction (id, message_id, battle_id, turn_index, side, liked, tags, comment,
+                updated_at)
+            SELECT s / 10 + 1, md5('m' || s)::uuid, {battle_id.format(i="(s / 4)")}, (s / 2) % 2,
+                CASE WHEN s % 2 = 0 THEN 'a' ELSE 'b' END, s % 20 = 0, '["useful"]'::jsonb, '', now()
             FROM generate_series(0, {4 * n - 1}, 10) s""",
         ),
     ]

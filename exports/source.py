@@ -163,16 +163,18 @@ def _tries(start, end):
 
 
 def _reactions(start, end):
-    b = "message__turn__battle__"
+    b = "battle__"
+    # Each reaction carries its battle, turn and side (arena.Reaction): joined through its
+    # message and turn, this query read every answer again (1M-battle bench: 4.4 s -> 0.6 s).
     return (
         Reaction.objects.filter(_scope(b, start, end, consented=True))
         .annotate(_bid=_text(f"{b}id"), _tags=_text("tags"))
-        .order_by(f"{b}voted_at", f"{b}id", "message__turn__index", "message__side")
+        .order_by(f"{b}voted_at", f"{b}id", "turn_index", "side")
         .values_list(
             f"{b}voted_at",
             "_bid",
-            "message__turn__index",
-            "message__side",
+            "turn_index",
+            "side",
             "liked",
             "_tags",
             "comment",
