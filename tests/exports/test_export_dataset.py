@@ -109,6 +109,20 @@ def test_it_writes_tables_that_datasets_pandas_and_duckdb_load(played, tmp_path,
     assert set(tables["models"].slug) == catalogue
 
 
+def test_a_side_metered_two_ways_names_both_methods(played, tmp_path):
+    # A failed try metered by NVML, then the answer by the CPU-time model; side b by the model only.
+    played(retried=True, measured=False)
+    played(model_a="albatros", measured=True)
+    export(tmp_path / "release")
+    sides = read_tables(tmp_path / "release")["conversations"].set_index("model_a")
+    assert sides.loc["heron", "energy_method_a"] == "cpu-time-model+nvml"
+    assert sides.loc["heron", "energy_method_b"] == "cpu-time-model"
+    assert not sides.loc["heron", "energy_measured_a"] and not sides.loc["heron", "energy_measured_b"]
+    assert sides.loc["heron", "energy_j_a"] == pytest.approx(1.0 + 3.6)
+    assert list(sides.loc["albatros", ["energy_method_a", "energy_method_b"]]) == ["nvml", "nvml"]
+    assert sides.loc["albatros", "energy_measured_a"]
+
+
 def test_it_leaves_out_battles_without_consent_or_with_personal_data(played, tmp_path):
     kept = played(prompts=("Quelle est la capitale du Pérou ?",))
     played(prompts=("Sans consentement de publication",), consent=False)
