@@ -341,6 +341,11 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
                 early = None
                 try:
                     async for text in answer:
+                        # Nothing of an answer sent at the POST reaches the page before its try
+                        # is stored: a process killed in between would leave text on the page
+                        # with no try on record, and its energy charged to nothing.
+                        if not parts and not await job.ready():
+                            return  # begun by another socket: this side's task is being cut
                         parts.append(text)
                         if pacer:
                             pacer.push(side, text)

@@ -31,6 +31,15 @@ async def _post_battle(visitor_id: str) -> tuple[Battle, dict]:
     return await database_sync_to_async(Battle.objects.get)(pk=resp.json()["id"]), resp.json()
 
 
+def _request_ids(battle, side) -> list[str]:
+    from django.db import connection
+
+    try:
+        return list(Attempt.objects.filter(battle=battle, side=side).values_list("request_id", flat=True))
+    finally:
+        connection.close()
+
+
 def _tries(battle) -> dict[str, list[Attempt]]:
     tries = {"a": [], "b": []}
     for attempt in Attempt.objects.filter(battle=battle).order_by("started_at", "id"):
@@ -183,3 +192,34 @@ async def test_a_side_another_socket_began_first_is_cut_unstored_and_watched(are
     tries = await database_sync_to_async(_tries)(battle)
     assert [t.request_id for t in tries["a"]] == [other.request_id] != [sent["a"]]
     assert [t.request_id for t in tries["b"]] == [sent["b"]] and tries["b"][0].outcome == "done"
+
+
+async def test_no_text_reaches_the_page_before_its_try_is_stored(arena_llms, settings, monkeypatch):
+    """Were the web process killed between the two, the page would show text with no try on
+    record, and the energy spent on it would be charged to nothing."""
+    from arena import consumers
+
+    settings.ARENA_MAX_TOKENS = 12
+    settings.ARENA_PACE_STREAMS = False
+    real = consumers._begin_pending
+
+    def slow_store(*args, **kwargs):  # a slow database: the deltas are waiting long before it
+        import time
+
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(consumers, "_begin_pending", slow_store)
+    visitor = str(uuid.uuid4())
+    battle, _body = await _post_battle(visitor)
+    sent = {side: answer.request_id for side, answer in early._waiting[str(battle.id)].answers.items()}
+    await asyncio.sleep(0.5)  # the first deltas are read ahead meanwhile
+    comm = communicator(battle, visitor)
+    assert (await comm.connect(timeout=30))[0]
+    while (frame := await comm.receive_json_from(timeout=30))["type"] != "delta":
+        pass
+    # Read from a thread of its own: the socket's database work holds the shared one.
+    stored = await asyncio.to_thread(_request_ids, battle, frame["side"])
+    assert stored == [sent[frame["side"]]]
+    await frames_until_done(comm)
+    await comm.disconnect()
