@@ -46,7 +46,9 @@ async def test_every_endpoint_but_the_probes_wants_the_token(tiny_model, launch_
         answer = client.answer(
             backend, [{"role": "user", "content": "Bonjour"}], max_tokens=4, request_id=uuid.uuid4().hex
         )
-        text = "".join([t async for t in answer])
-        assert text and answer.outcome.energy is not None
+        [t async for t in answer]
+        # Served: its tokens counted and metered (a random tiny model's four tokens may all
+        # decode to no text, so the text itself may be empty).
+        assert answer.outcome.completion_tokens and answer.outcome.energy is not None
     finally:
         await client.aclose()
