@@ -7,6 +7,10 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
+from config.sqlite import keep_write_ahead_log  # noqa: E402
+
+keep_write_ahead_log()  # a server's requests no longer pay for the SQLite log (config/sqlite.py)
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
 from channels.sessions import CookieMiddleware  # noqa: E402
 from django.urls import path  # noqa: E402
