@@ -66,25 +66,14 @@ UNFINISHED = (Message.Status.PENDING, Message.Status.STREAMING)
 
 @dataclass
 class _Job:
-    """One try at one side's answer, as read from the database before streaming; or, for an
-    answer sent at the POST (arena/early.py), being stored while it streams (`stored`)."""
+    """One try at one side's answer, stored before anything of it is streamed (an answer
+    sent at the POST too: its try is stored in the socket's checks, before `accept`)."""
 
     message_id: object
-    attempt: Attempt | None
+    attempt: Attempt
     backend: Backend
     history: list[dict]
     turn: int
-    stored: asyncio.Future | None = None  # (message id, attempt), or None: begun elsewhere
-
-    async def ready(self) -> bool:
-        """Whether the try is stored, once it is: False when another socket began the answer
-        first (nothing of this one is then stored)."""
-        if self.stored is not None:
-            begun = await asyncio.shield(self.stored)
-            if begun is None:
-                return False
-            self.message_id, self.attempt = begun
-        return self.attempt is not None
 
 
 class BattleConsumer(AsyncJsonWebsocketConsumer):
@@ -104,19 +93,30 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         self.pacer_tasks: set[asyncio.Task] = set()
         self.ended: set[str] = set()  # sides of the current answers that got their last frame
         client = self.scope.get("client") or ("", 0)
-        # One thread hop for both checks: each hop is paid before the first delta.
-        refused, battle, self.network, self.socket_slots = await database_sync_to_async(_admit)(
-            self.battle_id, self.visitor_id, client[0]
-        )
+        # The answers this process began at the POST (arena/early.py), taken with their client.
+        # One thread hop for the checks and, once they pass, these answers' tries stored: each
+        # hop (and each connection it opens) is paid before the first delta.
+        early = early_answers.claim(self.battle_id)
+        try:
+            refused, battle, self.network, self.socket_slots, begun = await database_sync_to_async(_admit)(
+                self.battle_id, self.visitor_id, client[0], early.answers if early else None
+            )
+        except BaseException:
+            if early:
+                early_answers.put_back(self.battle_id, early)
+            raise
         if refused:
+            if early:  # not this socket's to take: the owner's may still come
+                early_answers.put_back(self.battle_id, early)
             await self.close(code=refused)
             return
         self.language = battle.language
-        # The answers this process began at the POST (arena/early.py): taken with their client.
-        early = early_answers.claim(self.battle_id)
         self.models = early.client if early else ModelClient(settings.ARENA_WORKER_TIMEOUT_S)
         await self.accept()
-        ended = await self._start_pending(early.answers if early else None)
+        if early:
+            ended = self._start_early(early.answers, begun)
+        else:
+            ended = await self._start_pending()
         # A socket that closed may have missed these answers' last frames: a reconnecting
         # client learns them here. While another side is still streamed elsewhere they wait
         # for it, as the pacer would have held them: the gap would tell the models' speeds.
@@ -222,47 +222,26 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         await self._start_pending()
 
     # -- streaming ------------------------------------------------------------------------
-    async def _start_pending(self, early: dict[str, Prefetch] | None = None) -> list[Message]:
+    async def _start_pending(self) -> list[Message]:
         """Stream the last turn's pending answers, and watch those streamed elsewhere that this
         socket is not already following. The answers that ended are returned, for `connect`
-        to report. `early`: answers already sent at the POST, per side (arena/early.py)."""
-        if early:
-            return await self._start_early(early)
+        to report."""
         # One trip to the database for every side: which answers wait, which replica takes
         # each, their tries begun. Each trip costs a thread hop, and the time to first token.
         jobs, others = await database_sync_to_async(_begin_pending)(self.battle_id)
         self._launch(jobs)
         return self._watch_others(others)
 
-    async def _start_early(self, early: dict[str, Prefetch]) -> list[Message]:
-        """A new battle's answers, sent at its POST: relayed at once (their first deltas may
-        be waiting already), while their tries are stored with their replicas and request ids.
-        A side another socket began first meanwhile (a second window, on another process) is
-        cut here, unstored, and watched instead."""
-        loop = asyncio.get_running_loop()
-        stored = {side: loop.create_future() for side in early}
-        pacer = self._launch(
-            [(side, _Job(None, None, a.backend, a.history, 0, stored[side])) for side, a in early.items()], early
-        )
-        try:
-            begun, others = await database_sync_to_async(_begin_pending)(self.battle_id, early)
-        except BaseException:
-            begun, others = [], []
-            raise
-        finally:
-            begun = dict(begun)
-            for side, future in stored.items():
-                job = begun.pop(side, None)
-                future.set_result((job.message_id, job.attempt) if job else None)
-            lost = [self.tasks[side] for side in early if stored[side].result() is None]
-            for task in lost:
-                task.cancel()
-            for side in early:
-                if stored[side].result() is None and pacer:
-                    pacer.drop(side)
-            if lost:
-                await asyncio.gather(*lost, return_exceptions=True)
-        self._launch(list(begun.items()))  # none: a new battle's answers were all sent early
+    def _start_early(self, early: dict[str, Prefetch], begun) -> list[Message]:
+        """A new battle's answers, sent at its POST, their tries stored (`_admit`): relayed at
+        once (their first deltas may be waiting already). A side another socket began first
+        (a second window, on another process) is cut here, unstored, and watched instead."""
+        jobs, others = begun
+        taken = dict(jobs)
+        for side, answer in early.items():
+            if side not in taken:
+                answer.cancel()
+        self._launch(jobs, early)
         return self._watch_others(others)
 
     def _launch(self, jobs: list[tuple[str, _Job]], early: dict[str, Prefetch] | None = None) -> Pacer | None:
@@ -341,11 +320,6 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
                 early = None
                 try:
                     async for text in answer:
-                        # Nothing of an answer sent at the POST reaches the page before its try
-                        # is stored: a process killed in between would leave text on the page
-                        # with no try on record, and its energy charged to nothing.
-                        if not parts and not await job.ready():
-                            return  # begun by another socket: this side's task is being cut
                         parts.append(text)
                         if pacer:
                             pacer.push(side, text)
@@ -359,7 +333,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
                     other = None
                     if exc.code in REROUTABLE:
                         replica_failed(job.backend.url)
-                    if not parts and exc.code in REROUTABLE and await job.ready():
+                    if not parts and exc.code in REROUTABLE:
                         other = await database_sync_to_async(_reroute)(job, tried)
                     if other is None:
                         raise
@@ -391,8 +365,6 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await asyncio.shield(self._settle_cut(job, answer, parts, Message.Status.ERROR, "worker_error"))
             return
         outcome = answer.outcome
-        if not await job.ready():  # begun by another socket: this side's task is being cut
-            return
         try:
             message = await _store(
                 job,
@@ -426,8 +398,6 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
 
     async def _settle_cut(self, job: _Job, answer: AnswerStream, parts, status, error_code=""):
         """A cut answer never gets its final chunk: ask its worker what it cost."""
-        if not await job.ready():  # never stored: another socket began this answer
-            return
         finished = await self.models.aborted_energy(job.backend, job.attempt.request_id)
         usage = finished.usage if finished else None
         prompt_tokens, completion_tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (None, None)
@@ -491,10 +461,7 @@ def _log_failures(results: list, battle_id) -> None:
 
 
 async def _keep_alive(job: _Job) -> None:
-    """Renew the try's lease while its task runs (see `Message.end_abandoned_streams`), from
-    when it is stored."""
-    if not await job.ready():
-        return
+    """Renew the try's lease while its task runs (see `Message.end_abandoned_streams`)."""
     attempt_pk = job.attempt.pk
     renew = database_sync_to_async(lambda: Attempt.objects.filter(pk=attempt_pk).update(alive_at=timezone.now()))
     while True:
@@ -543,27 +510,38 @@ def _reroute(job: _Job, tried: tuple[str, ...]) -> Backend | None:
     return other
 
 
-def _admit(battle_id, visitor_id, client_ip: str) -> tuple[int | None, Battle | None, str | None, list | None]:
+def _admit(battle_id, visitor_id, client_ip: str, early: dict | None = None) -> tuple:
     """A socket's checks: the battle is the visitor's (else close code 4403), and one more
     socket fits under the visitor's and the network's caps (else 4429; a workshop room's own
-    limits stand in for its network's: a class shares one address)."""
+    limits stand in for its network's: a class shares one address). Where answers were sent
+    at the POST (`early`), their tries are then stored, on the same connection (`_begin_pending`).
+    (refused, battle, network, socket slots, (jobs, others) or None)."""
     try:
         battle = battles.battle_for_visitor(battle_id, visitor_id)
     except ArenaError:
-        return 4403, None, None, None
+        return 4403, None, None, None, None
     network = ip_hash(client_ip) if client_ip and not battle.workshop_code else None
     slots = open_socket_slots(visitor_id, network)
     if slots is None:
-        return 4429, battle, network, None
-    return None, battle, network, slots
+        return 4429, battle, network, None, None
+    try:
+        begun = _begin_pending(battle_id, early, battle=battle) if early else None
+    except BaseException:
+        close_socket_slots(slots)
+        raise
+    return None, battle, network, slots, begun
 
 
-def _begin_pending(battle_id, early: dict | None = None) -> tuple[list[tuple[str, _Job]], list[Message]]:
+def _begin_pending(
+    battle_id, early: dict | None = None, battle: Battle | None = None
+) -> tuple[list[tuple[str, _Job]], list[Message]]:
     """The last turn's answers: each one waiting to be streamed, with its try begun, and the
     others as they stand (one that another window began first is among them, still
     `pending` here). Its queries stand between the socket opening and the first token: the
-    battle comes with its models, and a first turn's history is its prompt."""
-    battle = Battle.objects.select_related("model_a", "model_b").get(pk=battle_id)
+    battle comes with its models (or is the one the caller read so), and a first turn's history
+    is its prompt."""
+    if battle is None:
+        battle = Battle.objects.select_related("model_a", "model_b").get(pk=battle_id)
     jobs, others = [], []
     for message in battles.last_turn_answers(battle):
         job = None

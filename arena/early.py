@@ -111,6 +111,7 @@ class EarlyBattle:
 
     client: ModelClient
     answers: dict[str, Prefetch]  # side -> its answer
+    deadline: float = 0.0  # loop time after which nobody may take them any more
     expiry: asyncio.TimerHandle | None = field(default=None, repr=False)
 
 
@@ -135,10 +136,14 @@ def begin(battle_id, backends: dict[str, Backend], prompt: str, request_ids: dic
         )
         for side, backend in backends.items()
     }
-    key = str(battle_id)
-    early = EarlyBattle(client, answers)
+    loop = asyncio.get_running_loop()
+    _wait(str(battle_id), EarlyBattle(client, answers, deadline=loop.time() + settings.ARENA_EARLY_ANSWER_WAIT_S))
+
+
+def _wait(key: str, early: EarlyBattle) -> None:
     _waiting[key] = early
-    early.expiry = asyncio.get_running_loop().call_later(settings.ARENA_EARLY_ANSWER_WAIT_S, _expire, key, "unclaimed")
+    loop = asyncio.get_running_loop()
+    early.expiry = loop.call_at(early.deadline, _expire, key, "unclaimed")
 
 
 def claim(battle_id) -> EarlyBattle | None:
@@ -148,6 +153,12 @@ def claim(battle_id) -> EarlyBattle | None:
     if early is not None and early.expiry is not None:
         early.expiry.cancel()
     return early
+
+
+def put_back(battle_id, early: EarlyBattle) -> None:
+    """Give back what `claim` took (a socket refused by its checks: the owner's may still come),
+    until the same deadline."""
+    _wait(str(battle_id), early)
 
 
 def drop(battle_id, reason: str) -> None:

@@ -54,7 +54,10 @@ async def test_the_socket_takes_the_answers_begun_at_the_post(arena_llms, settin
     battle, _body = await _post_battle(visitor)
     waiting = early._waiting[str(battle.id)]
     sent = {side: answer.request_id for side, answer in waiting.answers.items()}
-    await asyncio.sleep(1.0)  # both answers are generated meanwhile, read ahead
+    for _ in range(100):  # the answers are generated meanwhile, read ahead
+        await asyncio.sleep(0.1)
+        if any(answer._parts for answer in waiting.answers.values()):
+            break
     assert any(answer._parts for answer in waiting.answers.values())
 
     comm = communicator(battle, visitor)
@@ -150,9 +153,9 @@ async def test_a_battle_that_cannot_be_stored_cuts_what_it_began(arena_llms, set
 
 
 async def test_a_side_another_socket_began_first_is_cut_unstored_and_watched(arena_llms, settings, monkeypatch):
-    """The early answers are relayed before their tries are stored; if another socket (a second
-    window on another process) began one of them meanwhile, this socket's copy is cut and
-    nothing of it is stored; the side then ends with the frame of the other socket's answer."""
+    """If another socket (a second window on another process) began one of the early answers
+    before this socket stored its try, this socket's copy is cut and nothing of it is stored;
+    the side then ends with the frame of the other socket's answer."""
     from arena import consumers
 
     monkeypatch.setattr(consumers, "STREAM_HEARTBEAT_S", 0.2)
