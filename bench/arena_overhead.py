@@ -20,11 +20,13 @@ Setup (nothing outside a temp directory and var/ is touched):
     rate limits raised so that they never refuse a benchmark request.
 
 Measurements, taken side by side in the same run:
-  * three arenas on that database (`ARENAS`): one as deployed (`paced`: ARENA_PACE_STREAMS
+  * four arenas on that database (`ARENAS`): one as deployed (`paced`: ARENA_PACE_STREAMS
     on: both answers shown at one common pace, the first delta of a battle held until both
     sides have text, so that speed gives no model away), one with pacing off (`unpaced`: each
-    side's deltas relayed as they come: the web's own cost alone), and `late`, unpaced with
-    the answers sent when the socket opens rather than at the POST (arena/early.py off);
+    side's deltas relayed as they come: the web's own cost alone), `late`, unpaced with
+    the answers sent when the socket opens rather than at the POST (arena/early.py off), and
+    `uvicorn`, unpaced and served by uvicorn (`config.serve.uvicorn_command`) instead of
+    daphne;
   * in each, c concurrent battles (mode "random": the only two models, one per worker, so
     c battles = 2c streams, c per worker). Each battle belongs to its own visitor (cookie
     `arena_visitor`, terms accepted during setup), as c people would. Per battle:
@@ -72,7 +74,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config.serve import daphne_command
+from config.serve import daphne_command, uvicorn_command
 from devtools.launcher import MODELS_DIR, ensure_tiny_model, start_worker
 from inference_workers.engines import REPO, free_port
 
@@ -298,13 +300,18 @@ ARENAS = {
     "paced": {"ARENA_PACE_STREAMS": "True"},
     # Answers sent by the socket, as before arena/early.py: what beginning them at the POST gains.
     "late": {"ARENA_PACE_STREAMS": "False", "ARENA_EARLY_ANSWER_WAIT_S": "0"},
+    # unpaced, served by uvicorn instead of daphne: what the ASGI server itself costs.
+    "uvicorn": {"ARENA_PACE_STREAMS": "False"},
 }
+SERVERS = {"uvicorn": uvicorn_command}  # each other arena: daphne
 ROWS = (  # (sample key, label, reference key)
     ("direct", "direct", None),
     ("unpaced ws", "unpaced ws", "direct"),
     ("unpaced post", "unpaced post", "direct"),
     ("late ws", "late ws", "direct"),
     ("late post", "late post", "direct"),
+    ("uvicorn ws", "uvicorn ws", "direct"),
+    ("uvicorn post", "uvicorn post", "direct"),
     ("pair", "direct pair", None),
     ("paced ws", "paced ws", "pair"),
     ("paced post", "paced post", "pair"),
@@ -355,7 +362,7 @@ async def bench(args, workers: dict[str, str], bases: dict[str, str]) -> None:
     print()
     print(
         f"TTFT (ms), {args.rounds} rounds rotating direct/{'/'.join(ARENAS)}, max_tokens={args.max_tokens}, "
-        f"2 CPU workers (transformers serve), daphne + SQLite + in-memory layer"
+        f"2 CPU workers (transformers serve), daphne (uvicorn: uvicorn) + SQLite + in-memory layer"
     )
     print("  direct       = worker POST /v1/chat/completions sent -> first content chunk, each stream")
     print("  direct pair  = the later of a battle's two direct streams (what pacing waits for)")
@@ -363,6 +370,7 @@ async def bench(args, workers: dict[str, str], bases: dict[str, str]) -> None:
     print("  ... post     = POST /api/battles sent -> first delta frame of a side")
     print("  unpaced: ARENA_PACE_STREAMS off (against direct); paced: as deployed (against direct pair)")
     print("  late: unpaced, answers sent when the socket opens (ARENA_EARLY_ANSWER_WAIT_S=0), as before")
+    print("  uvicorn: unpaced, served by uvicorn instead of daphne")
     header = (
         f"{'battles':>7} {'streams':>7} {'path':<13} {'n':>5} {'no tok':>6} {'median':>9} {'p90':>9} "
         f"{'+ms med':>8} {'x med':>7} {'x p90':>7}"
@@ -447,7 +455,7 @@ def main() -> None:
             log = open(LOG_DIR / f"arena-daphne-{arena}.log", "wb")
             daphnes.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", *daphne_command("127.0.0.1", port)],
+                    [sys.executable, "-m", *SERVERS.get(arena, daphne_command)("127.0.0.1", port)],
                     cwd=REPO,
                     env={**env, **ARENAS[arena]},
                     stdout=log,

@@ -12,3 +12,23 @@ DAPHNE_OPTIONS = ("--websocket_connect_timeout", "30", "--websocket-max-message-
 
 def daphne_command(host: str, port: int) -> list[str]:
     return ["daphne", "-b", host, "-p", str(port), *DAPHNE_OPTIONS, "config.asgi:application"]
+
+
+# uvicorn, tried side by side with daphne (bench/arena_overhead.py): the same limits where it
+# has them; no per-message compression (CPU on every delta, and compressed sizes can tell
+# texts apart); the client's address left to the arena's own rule (ARENA_TRUST_X_FORWARDED_FOR),
+# not rewritten from X-Forwarded-For; no access log (it names each client's IP address).
+UVICORN_OPTIONS = (
+    "--ws-max-size",
+    "131072",
+    "--ws-per-message-deflate",
+    "false",
+    "--no-proxy-headers",
+    "--lifespan",
+    "off",
+    "--no-access-log",
+)
+
+
+def uvicorn_command(host: str, port: int) -> list[str]:
+    return ["uvicorn", "--host", host, "--port", str(port), *UVICORN_OPTIONS, "config.asgi:application"]
