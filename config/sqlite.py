@@ -50,9 +50,12 @@ def _on_connection(sender, connection, **kwargs) -> None:
     hold(connection)
 
 
+DISPATCH_UID = "config.sqlite.keep_write_ahead_log"
+
+
 def keep_write_ahead_log() -> None:
     """From now on, the first connection to a SQLite database file has its log held."""
-    connection_created.connect(_on_connection, dispatch_uid="config.sqlite.keep_write_ahead_log")
+    connection_created.connect(_on_connection, dispatch_uid=DISPATCH_UID)
 
 
 def release() -> None:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.db.backends.signals import connection_created
 from django.db.backends.sqlite3.base import DatabaseWrapper
 
 from config import sqlite
@@ -51,9 +52,14 @@ def write_and_close(db: DatabaseWrapper, value: int) -> None:
 
 @pytest.fixture
 def unblocked(django_db_blocker):
+    """Database files of the test's own, with nothing held unless the test holds it (a test
+    module that imports config.asgi has turned the hold on in this process)."""
+    was_on = connection_created.disconnect(dispatch_uid=sqlite.DISPATCH_UID)
     with django_db_blocker.unblock():
         yield
     sqlite.release()
+    if was_on:
+        sqlite.keep_write_ahead_log()
 
 
 def test_without_a_held_connection_each_close_deletes_the_log(tmp_path, unblocked):
