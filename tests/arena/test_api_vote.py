@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -438,3 +439,19 @@ def test_it_builds_the_reveal_in_a_fixed_number_of_queries(owner_client, make_ba
         return len(captured.captured_queries)
 
     assert reveal_queries([("done", "done")] * 6) == reveal_queries([("done", "done")])
+
+
+def test_an_empty_answer_says_so_and_can_be_voted_on(owner_client, make_battle):
+    """A model may end its answer at once (its first token is its end token): the box says the
+    answer is empty rather than staying blank, and the answer counts as given (a vote for the
+    other side is a fair judgement of it)."""
+    battle = make_battle()
+    Message.objects.filter(turn__battle=battle, side="a").update(content="", html="", completion_tokens=1)
+    said = "Ce modèle a donné une réponse vide."
+
+    page = owner_client.get(f"/battles/{battle.id}/").content.decode()
+    statuses = re.findall(r'<p class="status" role="status">([^<]*)</p>', page)
+    assert statuses[:2] == [said, ""]  # then the next turn's blank template
+    assert f'data-empty="{said}"' in page  # for an answer that ends empty while streamed
+
+    assert _vote(owner_client, battle).status_code == 200

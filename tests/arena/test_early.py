@@ -66,7 +66,8 @@ async def test_the_socket_takes_the_answers_begun_at_the_post(arena_llms, settin
     frames = await frames_until_done(comm)
     await comm.disconnect()
     kinds = {side: [f["type"] for f in frames if f.get("side") == side] for side in "ab"}
-    assert all(k[0] == "start" and "delta" in k and k[-1] == "done" for k in kinds.values()), kinds
+    assert all(k[0] == "start" and k[-1] == "done" for k in kinds.values()), kinds
+    assert any("delta" in k for k in kinds.values())  # what was read ahead was relayed
     tries = await database_sync_to_async(_tries)(battle)
     # One try per side, sent at the POST: its request id is the one the worker metered.
     assert {side: [t.request_id for t in ts] for side, ts in tries.items()} == {s: [sent[s]] for s in "ab"}

@@ -215,6 +215,7 @@ async def test_it_fails_an_answer_left_streaming_by_a_dead_process_and_retries_i
     assert frames[-1]["type"] == "done"
     retried = await answer(battle, "a")
     first, second = await database_sync_to_async(lambda: list(retried.attempts.order_by("started_at", "id")))()
-    assert retried.status == Message.Status.DONE and retried.content
+    streamed = "".join(f["text"] for f in frames if f["type"] == "delta")
+    assert retried.status == Message.Status.DONE and retried.content == streamed
     assert first.outcome == "error" and second.outcome == "done"
     await comm.disconnect()

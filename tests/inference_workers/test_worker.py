@@ -123,8 +123,10 @@ def test_it_streams_through_the_official_openai_client(worker):
     )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert text.strip()
     final = chunks[-1]
+    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    # Text, unless the tiny trained model ended at its first token (an empty answer, now and then).
+    assert text.strip() or (finish == ["stop"] and final.usage.completion_tokens == 1), (text, finish)
     assert final.usage.completion_tokens > 0 and final.usage.prompt_tokens > 0
     energy = final.model_extra["energy"]
     assert energy["energy_j"] > 0 and energy["duration_s"] > 0

@@ -8,6 +8,7 @@ import os
 import time
 
 import pytest
+from channels.db import database_sync_to_async
 
 from devtools.arena_client import Dashboard, Visitor, create_room
 from tests.conftest import make_llm, serve_arena, stop_arena
@@ -16,6 +17,25 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (CI's PostgreSQL + Redis pass)"),
 ]
+
+
+def _stored(battle_id) -> dict[str, tuple[str, str]]:
+    """side -> (status, text) of the first turn's answers, as the database holds them."""
+    from django.db import connection
+
+    from arena.models import Message
+
+    try:
+        return {m.side: (m.status, m.content) for m in Message.objects.filter(turn__battle_id=battle_id, turn__index=0)}
+    finally:
+        connection.close()
+
+
+async def _streamed_as_stored(battle: dict, answers: dict[str, str]) -> None:
+    """Both answers ended (`stream` returns only then) and each one streamed is the one stored.
+    Not that each has text: a tiny model may end its answer at once (its first token is its
+    end token, about one answer in 150), which is an answer too."""
+    assert await database_sync_to_async(_stored)(battle["id"]) == {s: ("done", answers[s]) for s in "ab"}
 
 
 @pytest.fixture
@@ -41,7 +61,7 @@ async def test_a_vote_on_one_process_updates_a_dashboard_on_the_other(two_proces
             battle = await person.start("Pourquoi la mer est-elle salée ?", workshop=room["code"])
             await dashboard.until(lambda d: d["battles"] == 1)
             answers = await person.stream(battle)
-            assert all(answers.values())
+            await _streamed_as_stored(battle, answers)
             await person.vote(battle, "b")
             acknowledged = time.perf_counter()
         frame = await dashboard.until(lambda d: d["votes"] == 1, timeout_s=2)
@@ -56,6 +76,6 @@ async def test_a_battle_created_on_one_process_streams_and_votes_on_the_other(tw
         battle = await person.start("Bonjour !")
         person.base = web2  # same cookies, the other process
         answers = await person.stream(battle)
-        assert all(answers.values())
+        await _streamed_as_stored(battle, answers)
         reveal = await person.vote(battle, "tie")
         assert {reveal["reveal"]["a"]["model"]["slug"], reveal["reveal"]["b"]["model"]["slug"]} <= {"tiny-a", "tiny-b"}

@@ -59,7 +59,8 @@ function onFrame(frame) {
     const body = answer.querySelector(".body");
     body.innerHTML = frame.html; // sanitized on the server (markdown-it + nh3)
     body.setAttribute("aria-busy", "false");
-    answer.querySelector(".status").textContent = "";
+    // An answer with no text (the model ended at once) says so, rather than an empty box.
+    answer.querySelector(".status").textContent = frame.type === "done" && !frame.html ? root.dataset.empty : "";
     answer.querySelector(".answer-tools").hidden = frame.type !== "done";
     answer.querySelector(".retry").hidden = frame.type === "done";
   } else if (frame.type === "error") {
