@@ -1,6 +1,7 @@
 """Every page under the Content Security Policy, in Debian's Chromium: nothing the pages load,
-run, style or connect to (the projector's WebSocket included) is blocked. The streaming battle
-itself runs under the same policy in tests/arena/test_browser_battle.py."""
+run, style or connect to (the projector's WebSocket included) is blocked, and nothing they ask
+for is missing (a page without an icon of its own makes Chromium ask for /favicon.ico, a 404).
+The streaming battle itself runs under the same policy in tests/arena/test_browser_battle.py."""
 
 from __future__ import annotations
 
@@ -48,7 +49,15 @@ def test_it_blocks_nothing_the_pages_use(pages, browser):
     context.add_cookies([{"name": "arena_visitor", "value": visitor, "url": url}])
     console: list[str] = []
     page = context.new_page()
-    page.on("console", lambda m: console.append(m.text) if "Content Security Policy" in m.text else None)
+    failed_loads: list[str] = []  # anything a page asked for that did not come (the icon included)
+
+    def on_console(message):
+        if "Content Security Policy" in message.text:
+            console.append(message.text)
+        elif message.type == "error" and "Failed to load resource" in message.text:
+            failed_loads.append(f"{page.url}: {message.text}")
+
+    page.on("console", on_console)
     visited = {}
     for path in (
         "/",
@@ -83,3 +92,4 @@ def test_it_blocks_nothing_the_pages_use(pages, browser):
     context.close()
     assert not {p: v for p, v in visited.items() if v}, visited
     assert not reported, reported
+    assert not failed_loads, failed_loads
