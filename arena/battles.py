@@ -217,7 +217,17 @@ def history(message: Message) -> list[dict]:
 
 
 def concurrent_battles(visitor_id: str) -> int:
-    Message.end_abandoned_streams(turn__battle__visitor_id=visitor_id)  # a dead task holds no slot
+    """The visitor's battles with an answer not ended yet. One query in the usual case (none):
+    answers left streaming by a dead task (which hold no slot) are looked for only when some
+    battle is unfinished, since they are among them. Each query here stands before a new
+    battle's answers are sent (arena/early.py)."""
+    unfinished = _unfinished_battles(visitor_id)
+    if unfinished and Message.end_abandoned_streams(turn__battle__visitor_id=visitor_id):
+        unfinished = _unfinished_battles(visitor_id)
+    return unfinished
+
+
+def _unfinished_battles(visitor_id: str) -> int:
     return (
         Message.objects.filter(
             turn__battle__visitor_id=visitor_id, status__in=[Message.Status.PENDING, Message.Status.STREAMING]

@@ -105,3 +105,24 @@ def test_it_fails_an_answer_left_streaming_by_a_dead_task(owner_client, owner, m
     assert stuck.status == Message.Status.ERROR and stuck.error_code == "interrupted"
     assert stuck.attempts.get().outcome == "error"
     assert battles.concurrent_battles(owner.pk) == 0  # and no longer holds a slot
+
+
+def test_a_new_battle_takes_the_slot_of_an_answer_whose_task_died(owner, make_battle, settings):
+    settings.ARENA_MAX_CONCURRENT_BATTLES = 1
+    battle = make_battle(turns=(("streaming", "done"),))
+    Attempt.objects.filter(message__turn__battle=battle).update(
+        alive_at=timezone.now() - dt.timedelta(seconds=STREAM_LEASE_S + 1)
+    )
+
+    assert battles.concurrent_battles(owner.pk) == 0  # what the POST's check sees: no slot held
+    assert Message.objects.get(turn__battle=battle, side="a").error_code == "interrupted"
+
+
+def test_counting_a_visitors_battles_takes_one_query_when_none_is_answering(
+    owner, make_battle, django_assert_num_queries
+):
+    """The count stands before a new battle's answers are sent: the usual case, nothing
+    unfinished, asks the database once (dead tasks are looked for among unfinished ones only)."""
+    make_battle(turns=(("done", "done"),))
+    with django_assert_num_queries(1):
+        assert battles.concurrent_battles(owner.pk) == 0
