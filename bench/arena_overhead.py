@@ -4,6 +4,7 @@
 Run by hand, not in the test suite:
 
     .venv/bin/python bench/arena_overhead.py [--concurrency 1,50] [--max-tokens 16] [--rounds 4] [--split-cores]
+        [--database-url postgres://postgres@127.0.0.1:5432/postgres]
 
 --split-cores puts the workers (and their CPU engines) on the last core and daphne and this
 client on the others, as when the workers run on GPU nodes: on two shared cores the engines'
@@ -13,8 +14,9 @@ Setup (nothing outside a temp directory and var/ is touched):
   * two real workers on CPU (`transformers serve`) with the tiny test models
     var/models/test-tiny (seed 11, 1 layer) and var/models/test-tiny-b (seed 13, 1 layer),
     built if absent; served names = the catalogue slugs `tiny-a` and `tiny-b`;
-  * a throwaway SQLite database (DATABASE_URL in a temp dir, `manage.py migrate`), a
-    generated two-model catalogue pointing at those workers (`manage.py load_catalogue`);
+  * a throwaway SQLite database (DATABASE_URL in a temp dir, `manage.py migrate`), or with
+    --database-url a throwaway database created on that PostgreSQL server (dropped at the
+    end), a generated two-model catalogue pointing at those workers (`manage.py load_catalogue`);
   * daphne serving config.asgi:application on that database, with the embedded in-memory
     channel layer and cache (REDIS_URL is dropped), ARENA_MAX_TOKENS = --max-tokens and
     rate limits raised so that they never refuse a benchmark request.
@@ -26,7 +28,8 @@ Measurements, taken side by side in the same run:
     side's deltas relayed as they come: the web's own cost alone), `late`, unpaced with
     the answers sent when the socket opens rather than at the POST (arena/early.py off), and
     `uvicorn`, unpaced and served by uvicorn (`config.serve.uvicorn_command`) instead of
-    daphne;
+    daphne; on PostgreSQL a fifth, `unpooled`, unpaced without the connection pool
+    (ARENA_DB_POOL_MAX=0: a connection opened per request and per socket hop, as before);
   * in each, c concurrent battles (mode "random": the only two models, one per worker, so
     c battles = 2c streams, c per worker). Each battle belongs to its own visitor (cookie
     `arena_visitor`, terms accepted during setup), as c people would. Per battle:
@@ -57,6 +60,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -68,6 +72,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from websockets.asyncio.client import connect as ws_connect
@@ -130,6 +135,22 @@ def django_env(database_url: str, catalogue: Path, max_tokens: int) -> dict:
         }
     )
     return env
+
+
+@contextlib.contextmanager
+def throwaway_postgres(server_url: str):
+    """A new database on that server, for this run only: its URL."""
+    import psycopg
+
+    parts = urlsplit(server_url)
+    name = f"arena_bench_{os.getpid()}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def wait_port(port: int, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
@@ -303,6 +324,8 @@ ARENAS = {
     # unpaced, served by uvicorn instead of daphne: what the ASGI server itself costs.
     "uvicorn": {"ARENA_PACE_STREAMS": "False"},
 }
+# On PostgreSQL only: unpaced, a connection opened per request and per socket hop (no pool).
+UNPOOLED = {"unpooled": {"ARENA_PACE_STREAMS": "False", "ARENA_DB_POOL_MAX": "0"}}
 SERVERS = {"uvicorn": uvicorn_command}  # each other arena: daphne
 ROWS = (  # (sample key, label, reference key)
     ("direct", "direct", None),
@@ -312,6 +335,8 @@ ROWS = (  # (sample key, label, reference key)
     ("late post", "late post", "direct"),
     ("uvicorn ws", "uvicorn ws", "direct"),
     ("uvicorn post", "uvicorn post", "direct"),
+    ("unpooled ws", "unpooled ws", "direct"),
+    ("unpooled post", "unpooled post", "direct"),
     ("pair", "direct pair", None),
     ("paced ws", "paced ws", "pair"),
     ("paced post", "paced post", "pair"),
@@ -322,15 +347,16 @@ async def bench(args, workers: dict[str, str], bases: dict[str, str]) -> None:
     levels = args.concurrency
     print(f"creating {max(levels)} visitors (consent)...", flush=True)
     visitors = await make_visitors(bases["paced"], max(levels))
+    arenas = list(bases)
     counter = [0]
-    paths = ("direct", *ARENAS)
+    paths = ("direct", *arenas)
     try:
         print("warm-up (untimed): direct and each arena at concurrency 1", flush=True)
         await run_direct(workers, 1, 2, args.max_tokens, counter)
-        for arena in ARENAS:
+        for arena in arenas:
             await run_arena(bases[arena], bases[arena], visitors, 1, 2, counter)
 
-        steps = {f"{arena} {step}": [] for arena in ARENAS for step in ("post_rtt", "handshake")}
+        steps = {f"{arena} {step}": [] for arena in arenas for step in ("post_rtt", "handshake")}
         results = {c: {key: [] for key, _label, _ref in ROWS} | {k: [] for k in steps} for c in levels}
         for rnd in range(args.rounds):
             order = paths[rnd % len(paths) :] + paths[: rnd % len(paths)]
@@ -361,8 +387,8 @@ async def bench(args, workers: dict[str, str], bases: dict[str, str]) -> None:
 
     print()
     print(
-        f"TTFT (ms), {args.rounds} rounds rotating direct/{'/'.join(ARENAS)}, max_tokens={args.max_tokens}, "
-        f"2 CPU workers (transformers serve), daphne (uvicorn: uvicorn) + SQLite + in-memory layer"
+        f"TTFT (ms), {args.rounds} rounds rotating direct/{'/'.join(arenas)}, max_tokens={args.max_tokens}, "
+        f"2 CPU workers (transformers serve), daphne (uvicorn: uvicorn) + {args.database} + in-memory layer"
     )
     print("  direct       = worker POST /v1/chat/completions sent -> first content chunk, each stream")
     print("  direct pair  = the later of a battle's two direct streams (what pacing waits for)")
@@ -371,6 +397,8 @@ async def bench(args, workers: dict[str, str], bases: dict[str, str]) -> None:
     print("  unpaced: ARENA_PACE_STREAMS off (against direct); paced: as deployed (against direct pair)")
     print("  late: unpaced, answers sent when the socket opens (ARENA_EARLY_ANSWER_WAIT_S=0), as before")
     print("  uvicorn: unpaced, served by uvicorn instead of daphne")
+    if "unpooled" in arenas:
+        print("  unpooled: unpaced, a PostgreSQL connection opened per request and per socket hop (no pool)")
     header = (
         f"{'battles':>7} {'streams':>7} {'path':<13} {'n':>5} {'no tok':>6} {'median':>9} {'p90':>9} "
         f"{'+ms med':>8} {'x med':>7} {'x p90':>7}"
@@ -379,6 +407,8 @@ async def bench(args, workers: dict[str, str], bases: dict[str, str]) -> None:
     print("-" * len(header))
     for c in levels:
         for key, label, ref in ROWS:
+            if key not in ("direct", "pair") and key.split()[0] not in arenas:
+                continue
             med, p90, n, miss = summary(results[c][key])
             if ref is None:
                 extra = f"{'':>8} {'':>7} {'':>7}"
@@ -386,7 +416,7 @@ async def bench(args, workers: dict[str, str], bases: dict[str, str]) -> None:
                 r_med, r_p90, _n, _miss = summary(results[c][ref])
                 extra = f"{med - r_med:+8.1f} {med / r_med:7.2f} {p90 / r_p90:7.2f}"
             print(f"{c:>7} {2 * c:>7} {label:<13} {n:>5} {miss:>6} {med:9.1f} {p90:9.1f} {extra}")
-        for arena in ARENAS:
+        for arena in arenas:
             post_rtt = summary(results[c][f"{arena} post_rtt"])[0]
             handshake = summary(results[c][f"{arena} handshake"])[0]
             print(
@@ -414,6 +444,11 @@ def main() -> None:
         help="workers (and their engines) on the last core, daphne and this client on the others: the web "
         "no longer competes with the engines for CPU, as when workers run on GPU nodes",
     )
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server (postgres://user@host:port/db): the arenas run on a throwaway database "
+        "created there, and a fifth arena runs without the connection pool; default: a throwaway SQLite file",
+    )
     args = parser.parse_args()
     args.concurrency = [int(x) for x in args.concurrency.split(",") if x.strip()]
 
@@ -423,6 +458,7 @@ def main() -> None:
     handles = []
     daphnes: list[subprocess.Popen] = []
     tmp = tempfile.TemporaryDirectory(prefix="arena-bench-")
+    stack = contextlib.ExitStack()
     try:
         print("building tiny models if absent, starting two workers...", flush=True)
         cores = sorted(os.sched_getaffinity(0))
@@ -442,7 +478,15 @@ def main() -> None:
 
         catalogue = Path(tmp.name) / "catalogue.yaml"
         catalogue.write_text(catalogue_yaml(workers), encoding="utf-8")
-        env = django_env(f"sqlite:///{Path(tmp.name) / 'db.sqlite3'}", catalogue, args.max_tokens)
+        arenas = dict(ARENAS)
+        if args.database_url:
+            database_url = stack.enter_context(throwaway_postgres(args.database_url))
+            arenas |= UNPOOLED
+            args.database = "PostgreSQL"
+        else:
+            database_url = f"sqlite:///{Path(tmp.name) / 'db.sqlite3'}"
+            args.database = "SQLite"
+        env = django_env(database_url, catalogue, args.max_tokens)
         manage = [sys.executable, str(REPO / "manage.py")]
         subprocess.run(manage + ["migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
         subprocess.run(
@@ -450,14 +494,14 @@ def main() -> None:
         )
 
         bases = {}
-        for arena in ARENAS:
+        for arena in arenas:
             port = free_port()
             log = open(LOG_DIR / f"arena-daphne-{arena}.log", "wb")
             daphnes.append(
                 subprocess.Popen(
                     [sys.executable, "-m", *SERVERS.get(arena, daphne_command)("127.0.0.1", port)],
                     cwd=REPO,
-                    env={**env, **ARENAS[arena]},
+                    env={**env, **arenas[arena]},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
@@ -479,6 +523,7 @@ def main() -> None:
                     daphne.wait(timeout=5)
         for handle in handles:
             handle.stop()
+        stack.close()  # the throwaway PostgreSQL database, once no server holds it
         tmp.cleanup()
 
 

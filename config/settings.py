@@ -109,6 +109,22 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     }
     # A file, not memory, so that the browser tests' server process sees the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
+elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # PostgreSQL: each process keeps a pool of connections (psycopg_pool) rather than opening
+    # one per request and per socket hop (2.2 ms each on this host's loopback, before the first
+    # query; bench/arena_overhead.py --database-url: the first delta 15 ms sooner). Django's own persistent connections are
+    # per thread, which ASGI makes per request: its docs advise a pool instead. At most
+    # ARENA_DB_POOL_MAX connections per process (web, Celery child), none kept idle for long:
+    # size PostgreSQL's max_connections for web replicas x that, plus Celery's children.
+    # 0 opens one connection per request, as before.
+    ARENA_DB_POOL_MAX = envint("ARENA_DB_POOL_MAX", 8)
+    if ARENA_DB_POOL_MAX > 0:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 0,
+            "max_size": ARENA_DB_POOL_MAX,
+            "timeout": 10,  # s waiting for a free connection, then the request fails as if the database were down
+            "max_idle": 300,
+        }
 
 REDIS_URL = os.getenv("REDIS_URL", "")
 if REDIS_URL:

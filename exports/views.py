@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection
 from django.http import FileResponse, Http404
 from django.shortcuts import render
 from django.urls import reverse
@@ -87,6 +88,11 @@ def dataset_file(request, name: str, path: str):
     if not full_path.is_file():
         raise Http404
     suffix = full_path.suffix
+    # A file can take minutes to download, and Django gives a request's connection back only
+    # once its last byte is sent: back to the process's small pool (config/settings.py) now
+    # (unless a caller's transaction is still open on it: a test's).
+    if not connection.in_atomic_block:
+        connection.close()
     return FileResponse(
         open(full_path, "rb"),
         content_type=CONTENT_TYPES.get(suffix, "text/plain; charset=utf-8"),

@@ -27,6 +27,7 @@ print(json.dumps({
     "db_host": settings.DATABASES["default"].get("HOST", ""),
     "db_port": settings.DATABASES["default"].get("PORT", ""),
     "db_user": settings.DATABASES["default"].get("USER", ""),
+    "db_pool": settings.DATABASES["default"].get("OPTIONS", {}).get("pool"),
     "channel_layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
     "channel_hosts": settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("hosts"),
     "cache": settings.CACHES["default"]["BACKEND"],
@@ -98,6 +99,16 @@ def test_it_switches_to_postgres_with_database_url():
     assert s["engine"] == "django.db.backends.postgresql"
     assert (s["db_user"], s["db_host"], str(s["db_port"]), s["db_name"]) == ("u", "h", "5432", "db")
     assert s["channel_layer"] == "channels.layers.InMemoryChannelLayer"  # Redis is a separate switch
+
+
+def test_it_pools_postgresql_connections_per_process(embedded):
+    """A pool per process on PostgreSQL (at most ARENA_DB_POOL_MAX, none kept open when idle
+    long); 0 opens a connection per request; SQLite has no pool."""
+    pooled = _settings(DATABASE_URL="postgres://u@h:5432/db")["db_pool"]
+    assert pooled == {"min_size": 0, "max_size": 8, "timeout": 10, "max_idle": 300}
+    assert _settings(DATABASE_URL="postgres://u@h:5432/db", ARENA_DB_POOL_MAX="20")["db_pool"]["max_size"] == 20
+    assert _settings(DATABASE_URL="postgres://u@h:5432/db", ARENA_DB_POOL_MAX="0")["db_pool"] is None
+    assert embedded["db_pool"] is None
 
 
 def test_it_switches_to_redis_with_redis_url():

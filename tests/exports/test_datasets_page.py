@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection
 
 from exports.models import Release
 from exports.release import Options, export_release
@@ -74,6 +75,16 @@ def test_it_serves_the_files_the_release_lists(client, published):
     assert parquet["Content-Type"] == "application/vnd.apache.parquet"
     assert 'attachment; filename="votes.parquet"' in parquet["Content-Disposition"]
     assert client.get(f"/donnees/{published.name}/README.md")["Content-Type"].startswith("text/markdown")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_download_gives_its_database_connection_back_before_the_file_is_sent(client, published):
+    """A release file can take minutes to download: meanwhile its request must not hold one of
+    the process's few pooled PostgreSQL connections (config/settings.py)."""
+    response = client.get(f"/donnees/{published.name}/SHA256SUMS")
+    assert response.status_code == 200 and response.streaming
+    assert connection.connection is None  # given back before a byte of the file went out
+    assert b"".join(response.streaming_content).strip()
 
 
 @pytest.mark.parametrize(
