@@ -205,16 +205,40 @@ def burn_cpu(seconds: float) -> None:
         x += 1
 
 
+# A process with no children of its own, which burns the CPU seconds it is sent and answers with
+# its own CPU time. Not this test process: its tree holds the session's workers and engines,
+# whose CPU time (an engine's loop) would count too.
+BURNER = (
+    "import sys, time\n"
+    "for line in sys.stdin:\n"
+    "    end = time.process_time() + float(line)\n"
+    "    while time.process_time() < end: pass\n"
+    "    print(time.process_time(), flush=True)\n"
+)
+
+
 def test_cpu_model_charges_the_process_cpu_seconds_times_watts_per_core():
-    source = CpuTimeSource(pid=os.getpid(), watts_per_core=10.0)
-    assert source.method == "cpu-time-model" and source.measured is False and source.kind == "cpu"
-    e0, c0 = source.read_energy_j(), time.process_time()
-    burn_cpu(0.6)
-    e1, c1 = source.read_energy_j(), time.process_time()
-    # /proc counts in clock ticks (10 ms): loose tolerance, but the scale must be right.
-    assert e1 - e0 == pytest.approx((c1 - c0) * 10.0, rel=0.2, abs=0.5)
-    time.sleep(0.3)  # idle: (almost) no CPU time, (almost) no energy
-    assert source.read_energy_j() - e1 < 0.3 * 10.0
+    burner = subprocess.Popen([sys.executable, "-c", BURNER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def burn(seconds: float) -> float:
+        burner.stdin.write(f"{seconds}\n")
+        burner.stdin.flush()
+        return float(burner.stdout.readline())
+
+    try:
+        source = CpuTimeSource(pid=burner.pid, watts_per_core=10.0)
+        assert source.method == "cpu-time-model" and source.measured is False and source.kind == "cpu"
+        c0 = burn(0.0)
+        e0 = source.read_energy_j()
+        c1 = burn(0.6)
+        e1 = source.read_energy_j()
+        # /proc counts in clock ticks (10 ms): loose tolerance, but the scale must be right.
+        assert e1 - e0 == pytest.approx((c1 - c0) * 10.0, rel=0.2, abs=0.5)
+        time.sleep(0.3)  # idle: (almost) no CPU time, (almost) no energy
+        assert source.read_energy_j() - e1 < 0.3 * 10.0
+    finally:
+        burner.stdin.close()
+        burner.wait(timeout=10)
 
 
 def test_cpu_model_counts_the_children_of_the_engine_process():
