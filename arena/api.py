@@ -7,22 +7,19 @@ by a small pydantic model at the edge, the battle rules called, an answer. Error
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import json
 import uuid
 from functools import wraps
 from typing import Literal
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.handlers.asgi import ASGIRequest
 from django.http import JsonResponse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
+from config.handlers import event_loop
 from inference.routing import backend_for
 
 from . import battles, early
@@ -141,18 +138,6 @@ def api_view(*methods: str):
     """Allowed methods, and every `ArenaError` answered as a JSON error."""
 
     def decorate(view):
-        if inspect.iscoroutinefunction(view):
-
-            @wraps(view)
-            @require_http_methods(list(methods))
-            async def async_wrapper(request, *args, **kwargs):
-                try:
-                    return await view(request, *args, **kwargs)
-                except ArenaError as exc:
-                    return _error_response(exc)
-
-            return async_wrapper
-
         @wraps(view)
         @require_http_methods(list(methods))
         def wrapper(request, *args, **kwargs):
@@ -202,15 +187,11 @@ def consent(request):
 
 
 @api_view("POST")
-async def create_battle(request):
-    """Served asynchronously for one reason: the server's event loop, on which both answers
-    are sent as soon as the pair is chosen, while the battle is being stored (arena/early.py).
-    Not under a server (WSGI, the sync test client): the socket begins them, as it did."""
-    loop = asyncio.get_running_loop() if isinstance(request, ASGIRequest) and early.enabled() else None
-    return await sync_to_async(_create_battle)(request, loop)
-
-
-def _create_battle(request, loop: asyncio.AbstractEventLoop | None):
+def create_battle(request):
+    """Both answers are sent on the server's event loop as soon as the pair is chosen, while
+    the battle is being stored (arena/early.py). Not under the server's ASGI application
+    (WSGI, Django's test clients): the socket begins them, as it did before."""
+    loop = event_loop(request) if early.enabled() else None
     body = parse_body(BattleBody, request)
     visitor = Visitor.objects.filter(pk=request.visitor_id).first()
     if visitor is None or visitor.terms_accepted_at is None:

@@ -22,13 +22,14 @@ Setup (nothing outside a temp directory and var/ is touched):
     rate limits raised so that they never refuse a benchmark request.
 
 Measurements, taken side by side in the same run:
-  * four arenas on that database (`ARENAS`): one as deployed (`paced`: ARENA_PACE_STREAMS
+  * five arenas on that database (`ARENAS`): one as deployed (`paced`: ARENA_PACE_STREAMS
     on: both answers shown at one common pace, the first delta of a battle held until both
     sides have text, so that speed gives no model away), one with pacing off (`unpaced`: each
     side's deltas relayed as they come: the web's own cost alone), `late`, unpaced with
     the answers sent when the socket opens rather than at the POST (arena/early.py off), and
     `uvicorn`, unpaced and served by uvicorn (`config.serve.uvicorn_command`) instead of
-    daphne; on PostgreSQL a fifth, `unpooled`, unpaced without the connection pool
+    daphne, and `django`, unpaced with Django's own ASGIHandler instead of the one-hop one
+    (ARENA_ASGI_ONE_HOP=0, config/handlers.py); on PostgreSQL a sixth, `unpooled`, unpaced without the connection pool
     (ARENA_DB_POOL_MAX=0: a connection opened per request and per socket hop, as before);
   * in each, c concurrent battles (mode "random": the only two models, one per worker, so
     c battles = 2c streams, c per worker). Each battle belongs to its own visitor (cookie
@@ -323,6 +324,8 @@ ARENAS = {
     "late": {"ARENA_PACE_STREAMS": "False", "ARENA_EARLY_ANSWER_WAIT_S": "0"},
     # unpaced, served by uvicorn instead of daphne: what the ASGI server itself costs.
     "uvicorn": {"ARENA_PACE_STREAMS": "False"},
+    # unpaced, with Django's own ASGI handler: what running each request in one thread hop gains.
+    "django": {"ARENA_PACE_STREAMS": "False", "ARENA_ASGI_ONE_HOP": "False"},
 }
 # On PostgreSQL only: unpaced, a connection opened per request and per socket hop (no pool).
 UNPOOLED = {"unpooled": {"ARENA_PACE_STREAMS": "False", "ARENA_DB_POOL_MAX": "0"}}
@@ -335,6 +338,8 @@ ROWS = (  # (sample key, label, reference key)
     ("late post", "late post", "direct"),
     ("uvicorn ws", "uvicorn ws", "direct"),
     ("uvicorn post", "uvicorn post", "direct"),
+    ("django ws", "django ws", "direct"),
+    ("django post", "django post", "direct"),
     ("unpooled ws", "unpooled ws", "direct"),
     ("unpooled post", "unpooled post", "direct"),
     ("pair", "direct pair", None),
@@ -397,6 +402,7 @@ async def bench(args, workers: dict[str, str], bases: dict[str, str]) -> None:
     print("  unpaced: ARENA_PACE_STREAMS off (against direct); paced: as deployed (against direct pair)")
     print("  late: unpaced, answers sent when the socket opens (ARENA_EARLY_ANSWER_WAIT_S=0), as before")
     print("  uvicorn: unpaced, served by uvicorn instead of daphne")
+    print("  django: unpaced, Django's own ASGIHandler instead of the one-hop handler (ARENA_ASGI_ONE_HOP=0)")
     if "unpooled" in arenas:
         print("  unpooled: unpaced, a PostgreSQL connection opened per request and per socket hop (no pool)")
     header = (
@@ -447,7 +453,7 @@ def main() -> None:
     parser.add_argument(
         "--database-url",
         help="a PostgreSQL server (postgres://user@host:port/db): the arenas run on a throwaway database "
-        "created there, and a fifth arena runs without the connection pool; default: a throwaway SQLite file",
+        "created there, and a sixth arena runs without the connection pool; default: a throwaway SQLite file",
     )
     args = parser.parse_args()
     args.concurrency = [int(x) for x in args.concurrency.split(",") if x.strip()]

@@ -2,10 +2,18 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
+
+from django.conf import settings  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+
+from config.handlers import OneHopASGIHandler, with_event_loop  # noqa: E402
+
+django_handler = OneHopASGIHandler() if settings.ARENA_ASGI_ONE_HOP else ASGIHandler()
+django_asgi_app = with_event_loop(django_handler)
 
 from config.sqlite import keep_write_ahead_log  # noqa: E402
 

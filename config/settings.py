@@ -246,6 +246,9 @@ ARENA_WORKER_TIMEOUT_S = envfloat("ARENA_WORKER_TIMEOUT_S", 150.0)  # above the 
 # A new battle's answers are sent at the POST (arena/early.py); its socket takes them if it opens
 # on the same process within this many seconds, else they are cut (0: sent by the socket only).
 ARENA_EARLY_ANSWER_WAIT_S = envfloat("ARENA_EARLY_ANSWER_WAIT_S", 3.0)
+# HTTP requests served with their middleware and view in one thread hop (config/handlers.py);
+# False: Django's ASGIHandler as it comes (bench/asgi_handler.py compares the two).
+ARENA_ASGI_ONE_HOP = envbool("ARENA_ASGI_ONE_HOP", "True")
 # Electricity zone for impacts (footprint/); PUE, WUE and hardware come from fixtures/footprint.
 ARENA_ZONE = os.getenv("ARENA_ZONE", "FRA")
 

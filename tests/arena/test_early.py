@@ -10,25 +10,23 @@ import uuid
 
 import pytest
 from channels.db import database_sync_to_async
-from django.test import AsyncClient
 from django.utils import timezone
 
 from arena import early
 from arena.models import Attempt, Battle, Message, Visitor
 from tests.arena.test_consumer import communicator, frames_until_done
+from tests.asgi_app import call_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def _post_battle(visitor_id: str) -> tuple[Battle, dict]:
+    """A battle made through the server's ASGI application, as daphne would."""
     await database_sync_to_async(Visitor.objects.create)(pk=visitor_id, terms_accepted_at=timezone.now())
-    client = AsyncClient()
-    client.cookies["arena_visitor"] = visitor_id
-    resp = await client.post(
-        "/api/battles", {"prompt": "Bonjour, parle-moi du soleil.", "mode": "random"}, content_type="application/json"
-    )
-    assert resp.status_code == 201, resp.content
-    return await database_sync_to_async(Battle.objects.get)(pk=resp.json()["id"]), resp.json()
+    body = {"prompt": "Bonjour, parle-moi du soleil.", "mode": "random"}
+    status, answer = await call_app("POST", "/api/battles", body=body, cookies={"arena_visitor": visitor_id})
+    assert status == 201, answer
+    return await database_sync_to_async(Battle.objects.get)(pk=answer["id"]), answer
 
 
 def _request_ids(battle, side) -> list[str]:
@@ -139,10 +137,9 @@ async def test_a_battle_that_cannot_be_stored_cuts_what_it_began(arena_llms, set
     monkeypatch.setattr(battles, "_add_turn", refuse)
     visitor = str(uuid.uuid4())
     await database_sync_to_async(Visitor.objects.create)(pk=visitor, terms_accepted_at=timezone.now())
-    client = AsyncClient(raise_request_exception=False)
-    client.cookies["arena_visitor"] = visitor
-    resp = await client.post("/api/battles", {"prompt": "Bonjour", "mode": "random"}, content_type="application/json")
-    assert resp.status_code == 500
+    body = {"prompt": "Bonjour", "mode": "random"}
+    status, _answer = await call_app("POST", "/api/battles", body=body, cookies={"arena_visitor": visitor})
+    assert status == 500
     await asyncio.sleep(0.2)
     assert len(began) == 1 and began[0] not in early._waiting
     for _ in range(100):
