@@ -195,11 +195,19 @@ def last_turn_messages(battle: Battle):
 
 def last_turn_answers(battle: Battle) -> list[Message]:
     """The answers of the last turn as they stand, those whose task is gone failed first
-    (none once voted: nothing is streamed or reported after the vote)."""
+    (none once voted: nothing is streamed or reported after the vote).
+
+    A socket's checks run this before a new battle's first delta: the answers are read first,
+    and those left streaming by a dead task are looked for (a query of 1.5 to 2 ms) only when
+    one of them streams. Only the last turn can hold one: a turn is added once both answers
+    of the one before are finished (`add_turn`)."""
     if battle.is_voted:
         return []
-    Message.end_abandoned_streams(turn__battle=battle)
-    return list(battle.last_turn().messages.all())
+    turn = battle.last_turn()
+    answers = list(turn.messages.all())
+    if any(m.status == Message.Status.STREAMING for m in answers) and Message.end_abandoned_streams(turn=turn):
+        answers = list(turn.messages.all())
+    return answers
 
 
 def history(message: Message) -> list[dict]:

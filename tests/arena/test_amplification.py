@@ -126,3 +126,26 @@ def test_counting_a_visitors_battles_takes_one_query_when_none_is_answering(
     make_battle(turns=(("done", "done"),))
     with django_assert_num_queries(1):
         assert battles.concurrent_battles(owner.pk) == 0
+
+
+def test_a_sockets_checks_read_a_new_battles_answers_without_looking_for_dead_tasks(
+    owner, make_battle, django_assert_num_queries
+):
+    """The socket's checks stand before a new battle's first delta: with no answer streaming,
+    the last turn's answers take two queries (the turn, its answers), not the dead-task lookup."""
+    battle = make_battle(turns=(("done", "done"), ("pending", "pending")))
+    with django_assert_num_queries(2):
+        answers = battles.last_turn_answers(battle)
+    assert [(m.turn.index, m.side, m.status) for m in answers] == [(1, "a", "pending"), (1, "b", "pending")]
+
+
+def test_an_answer_left_streaming_by_a_dead_task_is_failed_when_its_answers_are_read(owner, make_battle):
+    battle = make_battle(turns=(("streaming", "streaming"),))
+    Attempt.objects.filter(message__turn__battle=battle, message__side="a").update(
+        alive_at=timezone.now() - dt.timedelta(seconds=STREAM_LEASE_S + 1)
+    )
+
+    answers = {m.side: m for m in battles.last_turn_answers(battle)}
+
+    assert (answers["a"].status, answers["a"].error_code) == (Message.Status.ERROR, "interrupted")
+    assert answers["b"].status == Message.Status.STREAMING  # its task is alive: left alone
