@@ -517,7 +517,7 @@ def _admit(battle_id, visitor_id, client_ip: str, early: dict | None = None) -> 
     at the POST (`early`), their tries are then stored, on the same connection (`_begin_pending`).
     (refused, battle, network, socket slots, (jobs, others) or None)."""
     try:
-        battle = battles.battle_for_visitor(battle_id, visitor_id)
+        battle = battles.battle_for_visitor(battle_id, visitor_id, with_models=early is None)
     except ArenaError:
         return 4403, None, None, None, None
     network = ip_hash(client_ip) if client_ip and not battle.workshop_code else None
