@@ -157,7 +157,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
                 await self._error(None, exc.code, exc.message)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
-        if text_data is None:  # a binary frame: answered, not a crash
+        if not text_data:  # a binary or empty frame (Channels would raise on ""): answered, not a crash
             with translation.override(self.language):
                 await self._error(None, "unknown_type", _("Unknown message type."))
             return

@@ -307,6 +307,7 @@ async def test_it_survives_malformed_frames(arena_llms, settings):
     await frames_until_done(comm)
     bad = [
         {"bytes_data": b"\x00\x01"},
+        {"text": ""},  # what daphne passes for an empty text frame
         {"text_data": " "},
         {"text_data": '{"type": "prompt", "text": 42}'},
         {"text_data": '{"type": "prompt", "text": "\\ud800"}'},
@@ -315,7 +316,10 @@ async def test_it_survives_malformed_frames(arena_llms, settings):
         {"text_data": '{"type": "retry", "side": ["a"]}'},
     ]
     for frame in bad:
-        await comm.send_to(**frame)
+        if "text" in frame:
+            await comm.send_input({"type": "websocket.receive", **frame})
+        else:
+            await comm.send_to(**frame)
         reply = await comm.receive_json_from(timeout=10)
         assert reply["type"] == "error" and reply["code"] in ("unknown_type", "empty_prompt", "invalid_side"), frame
     # The socket lives: the next real prompt is answered.
