@@ -16,7 +16,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import translation
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 from .api import cookie_name
 from .live import group_name
@@ -31,7 +31,11 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.code = normalize_code(self.scope["url_route"]["kwargs"]["code"])
         cookies = self.scope.get("cookies") or {}
+        # The visitor's language (cookie), else the room's once it is known, else French: for
+        # the error frames as for the figures.
         self.lang = cookies.get(settings.LANGUAGE_COOKIE_NAME) or ""
+        if self.lang not in dict(settings.LANGUAGES):
+            self.lang = ""
         self.joined = False
         self.dirty = False
         self.refresher: asyncio.Task | None = None
@@ -40,7 +44,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         if token and await self._authorize(token):
             return
         self.auth_timer = asyncio.create_task(self._close_unless_authorized())
-        await self.send_json({"type": "auth_required", "message": _("Send the facilitator token to follow this room.")})
+        await self._send({"type": "auth_required", "message": _("Send the facilitator token to follow this room.")})
 
     async def disconnect(self, code):
         if self.joined:
@@ -57,7 +61,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         elif kind == "refresh" and self.joined:
             await self._send_stats()
         else:
-            await self.send_json(
+            await self._send(
                 {"type": "error", "code": "unknown_command", "message": _("Unknown command for this socket.")}
             )
 
@@ -65,7 +69,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         try:
             await super().receive(text_data, bytes_data, **kwargs)
         except (ValueError, RecursionError):  # not JSON, or nested too deep to read
-            await self.send_json({"type": "error", "code": "invalid_json", "message": _("Frames must be JSON.")})
+            await self._send({"type": "error", "code": "invalid_json", "message": _("Frames must be JSON.")})
 
     # -- room events ----------------------------------------------------------------------
     async def room_changed(self, event):
@@ -94,7 +98,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         return True
 
     async def _refuse(self):
-        await self.send_json(
+        await self._send(
             {
                 "type": "error",
                 "code": "facilitator_only",
@@ -102,6 +106,12 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             }
         )
         await self.close(code=CLOSE_FORBIDDEN)
+
+    async def _send(self, frame: dict):
+        """A frame whose message (lazily translated) is rendered in this socket's language."""
+        with translation.override(self.lang or settings.LANGUAGE_CODE):
+            frame = {**frame, "message": str(frame["message"])}
+        await self.send_json(frame)
 
     async def _close_unless_authorized(self):
         await asyncio.sleep(AUTH_WINDOW_S)

@@ -94,3 +94,23 @@ async def test_an_api_client_authenticates_with_a_first_frame(rooms):
     await comm.send_to(text_data="not json")
     assert (await comm.receive_json_from())["code"] == "invalid_json"
     await comm.disconnect()
+
+
+async def test_its_messages_follow_the_visitors_language(rooms):
+    """Every frame's message is in the language of the socket's cookie (French without one),
+    as the battle socket's and the API's are."""
+    mine, _token, _other, _other_token = rooms
+    comm = communicator(mine.code, "django_language=en")
+    assert (await comm.connect())[0]
+    assert (await comm.receive_json_from())["message"] == "Send the facilitator token to follow this room."
+    await comm.send_input({"type": "websocket.receive", "text": ""})  # an empty text frame
+    assert (await comm.receive_json_from())["message"] == "Frames must be JSON."
+    await comm.send_json_to({"type": "dance"})
+    assert (await comm.receive_json_from())["message"] == "Unknown command for this socket."
+    await comm.send_json_to({"type": "auth", "token": "guess"})
+    assert (await comm.receive_json_from())["message"] == "Only the facilitator of this workshop can do this."
+    await comm.disconnect()
+    comm = communicator(mine.code)
+    assert (await comm.connect())[0]
+    assert (await comm.receive_json_from())["message"] == "Envoyez le jeton d'animation pour suivre cette salle."
+    await comm.disconnect()
