@@ -169,6 +169,7 @@ def add_turn(battle: Battle, prompt: str) -> Turn:
     if battle.is_voted:
         raise ArenaError(409, "already_voted", _("This battle is over: you already voted."))
     with transaction.atomic():
+        _lock_unvoted(battle)
         _check_room(battle)
         last = battle.turns.select_for_update().order_by("-index").first()
         if last.index + 1 >= settings.ARENA_MAX_TURNS:
@@ -188,10 +189,22 @@ def retry_answer(battle: Battle, side: str) -> None:
     if battle.is_voted:
         raise ArenaError(409, "already_voted", _("This battle is over: you already voted."))
     Message.end_abandoned_streams(turn__battle=battle)
-    message = battle.last_turn().messages.filter(side=side).first()
-    if message is None or message.status not in (Message.Status.ERROR, Message.Status.STOPPED):
-        raise ArenaError(409, "nothing_to_retry", _("Only a failed or stopped answer of the last turn can be retried."))
-    message.reset_for_retry()
+    with transaction.atomic():
+        _lock_unvoted(battle)
+        message = battle.last_turn().messages.filter(side=side).first()
+        if message is None or message.status not in (Message.Status.ERROR, Message.Status.STOPPED):
+            raise ArenaError(
+                409, "nothing_to_retry", _("Only a failed or stopped answer of the last turn can be retried.")
+            )
+        message.reset_for_retry()
+
+
+def _lock_unvoted(battle: Battle) -> None:
+    """Lock the battle's row, as a vote does, and refuse if a vote came first: a next turn or
+    a retry on another process cannot slip in after the vote and undo a voted answer."""
+    voted_at = Battle.objects.select_for_update().filter(pk=battle.pk).values_list("voted_at", flat=True).first()
+    if voted_at is not None:
+        raise ArenaError(409, "already_voted", _("This battle is over: you already voted."))
 
 
 def last_turn_messages(battle: Battle):

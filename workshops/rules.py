@@ -129,7 +129,12 @@ def check_room_allows(code: str | None) -> None:
     """A vote, a next turn or a worth answer in a room: refused once the room is closed.
     Called inside the caller's transaction: the room's row is locked, so a vote either
     commits before the close (and is in the frozen summary) or sees the room closed."""
-    if code and Workshop.objects.select_for_update().filter(code=code, state=Workshop.State.CLOSED).exists():
+    if not code:
+        return
+    # The row is locked whatever its state: a filter on the closed state would lock nothing
+    # while the room is open, and on PostgreSQL the vote would not wait for a close under way.
+    state = Workshop.objects.select_for_update().filter(code=code).values_list("state", flat=True).first()
+    if state == Workshop.State.CLOSED:
         raise _closed()
 
 
