@@ -29,11 +29,14 @@ from .scrub import personal_data_kinds
 WINNERS = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
 FINISHED = ("done", "stopped")
 # A text that can hold personal data has an '@', four digits or two colons (see exports.scrub):
-# the others skip the Python checks.
+# the others skip the Python checks. The scrub reads a text folded first, so one holding a character
+# that folds into a digit, an '@' or a colon ("０", "٣", "²", "①", "＠", "：", CJK "1月") goes on too.
+_FOLDS_INTO_SIGN = r"[\p{N}＠﹫：﹕︓⩴\x{3200}-\x{33FF}--0-9]"
 _MAYBE_PERSONAL = (
     pl.col("text").str.contains("@", literal=True)
     | (pl.col("text").str.count_matches("[0-9]") >= 4)
     | (pl.col("text").str.count_matches(":", literal=True) >= 2)
+    | pl.col("text").str.contains(_FOLDS_INTO_SIGN)
 )
 _CONVERSATION = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
 

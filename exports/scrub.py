@@ -5,15 +5,17 @@ A conversation where one does leaves a release whole, with its vote and reaction
 libraries decide: email-validator (address syntax, no DNS lookup), phonenumbers (Google's
 libphonenumber: numbers as written in France or in international form), python-stdnum (IBAN check
 digits, the NIR key, the Luhn checksum of card numbers) and the standard library's ipaddress. Only
-the cutting of candidates out of the text is ours (tokens around an '@', runs of digits, dotted
-quads), and a text with too few digits to hold a number skips the number checks: a release scans
-every prompt, and most hold no digit at all.
+the cutting of candidates out of the text is ours (addresses around an '@', runs of digits, dotted
+quads), after folding what shows the same into one form: full-width letters and digits, digits of
+other scripts, '…', invisible characters. A text with too few digits to hold a number skips the
+number checks: a release scans every prompt, and most hold no digit at all.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -26,6 +28,21 @@ KINDS = ("email", "phone", "iban", "card", "nir", "ip")
 PHONE_REGIONS = ("FR", "GB", "US")
 
 _EDGES = "<>()[]{}\"'«»,;:!?.*`"
+# Characters nothing shows: an address or a number cut by one still reads whole.
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200d\u2060\ufeff]")
+_OTHER_DIGIT = re.compile(r"[^\D0-9]")  # "٠٦" (Arabic-Indic) is "06" to phonenumbers too
+# An address anywhere in the text, whatever is glued around it (quotes, '…', "mailto:", "To:",
+# '|', '_'): dot-separated runs of word characters, '+' and '-', an '@', then at least two
+# dot-separated labels (letters and digits, inner '-'), which leaves "@handle" and "a@b" alone.
+# The look-behinds start a try only at the start of a run (".jean" after "..." still does), which
+# keeps the search linear on long words; email-validator then judges each candidate.
+_LABEL = r"[^\W_]+(?:-+[^\W_]+)*"
+_EMAIL = re.compile(rf"(?<![\w+-])(?<![\w+-]\.)[\w+-]+(?:\.[\w+-]+)*@{_LABEL}(?:\.{_LABEL})+")
+# "git@github.com:org/repo" and "ssh://git@host/org/repo" name an account on a server, not a mailbox.
+_SERVER_PATH = re.compile(r":[\w.~-]*(?:/|\.git\b)")  # a path, not "jean@free.fr:merci"
+# An IPv6 address with a port or in a URL is written in brackets ("[2001:db8::1]:80"); brackets
+# right after a name or a closing bracket are a slice ("a[1::2]").
+_IPV6_BRACKETED = re.compile(r"(?<![\w\])])\[([0-9A-Fa-f:.]+)\]")
 _PHONE_RUN = re.compile(r"\+?\(?\d[\d\s().\-/]*\d")
 _NUMBER_RUN = re.compile(r"\d(?:[ .\-/]?[\dAaBb]){6,}")  # a NIR may hold 2A/2B (Corsica)
 _IBAN_RUN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]){10,32}")
@@ -42,6 +59,7 @@ def personal_data_kinds(text: str) -> set[str]:
     found: set[str] = set()
     if not text:
         return found
+    text = _folded(text)
     if "@" in text and _has_email(text):
         found.add("email")
     digits = _digit_count(text)
@@ -69,6 +87,15 @@ def _found(found: set[str], kind: str, spans: list[tuple[int, int]]) -> list[tup
     return spans
 
 
+def _folded(text: str) -> str:
+    """`text` with compatibility forms as their plain characters (NFKC: "０６" is "06", "＠" is "@",
+    '…' is "..."), digits of every script as ASCII ones, and no invisible characters."""
+    if text.isascii():  # most prompts: nothing to fold
+        return text
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    return _OTHER_DIGIT.sub(lambda digit: str(unicodedata.decimal(digit.group())), text)
+
+
 def _tokens(text: str, edges: str = _EDGES):
     for token in text.split():
         token = token.strip(edges)
@@ -77,12 +104,12 @@ def _tokens(text: str, edges: str = _EDGES):
 
 
 def _has_email(text: str) -> bool:
-    for token in _tokens(text):
-        if "@" not in token:
+    for match in _EMAIL.finditer(text):
+        start, end = match.span()
+        if text[max(start - 3, 0) : start] == "://" or _SERVER_PATH.match(text, end):
             continue
-        token = token.removeprefix("mailto:")
         try:
-            validate_email(token, check_deliverability=False)
+            validate_email(match.group(), check_deliverability=False)
         except EmailNotValidError:
             continue
         return True
@@ -103,7 +130,10 @@ def _ipv4_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _has_ipv6(text: str) -> bool:
-    return any(":" in token and _counts_as_ip(token) for token in _tokens(text, _EDGES.replace(":", "")))
+    tokens = _tokens(text, _EDGES.replace(":", ""))
+    return any(":" in token and _counts_as_ip(token) for token in tokens) or any(
+        _counts_as_ip(match.group(1)) for match in _IPV6_BRACKETED.finditer(text)
+    )
 
 
 def _digit_count(text: str) -> int:
