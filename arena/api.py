@@ -158,8 +158,9 @@ def _lang() -> str:
 # -- views ---------------------------------------------------------------------------------
 @api_view("GET")
 def models(request):
-    """The enabled models, for custom mode only: fetched when a person picks that mode,
-    so that a random battle's pages never carry a model name."""
+    """The models a battle can pick, for custom mode only: fetched when a person picks that
+    mode, so that a random battle's pages never carry a model name. Enabled, and for a remote
+    API, its key set (as `battles.start_battle` keeps them): a model listed is never `no_pair`."""
     enabled = LLM.objects.filter(enabled=True)
     if request.GET.get("workshop"):  # a room's own choice of models
         from workshops.rules import find
@@ -171,6 +172,7 @@ def models(request):
             "models": [
                 {"slug": m.slug, "name": m.name, "organization": m.organization, "params_b": m.params_b}
                 for m in enabled
+                if backend_for(m).ready
             ]
         }
     )

@@ -91,7 +91,10 @@ def test_a_remote_model_without_its_key_stays_out_of_new_battles(catalogue, owne
     with pytest.raises(battles.ArenaError) as refused:
         battles.start_battle(owner, "Bonjour", "random")
     assert refused.value.code == "no_pair"  # one metered model left, the remote one has no key
+    listed = Client().get("/api/models").json()["models"]  # custom mode does not offer it either
+    assert [m["slug"] for m in listed] == ["mesange"]
     monkeypatch.setenv("TEST_REMOTE_KEY", "sk-set-now")
+    assert {m["slug"] for m in Client().get("/api/models").json()["models"]} == {"mesange", "locked-api"}
     battle = battles.start_battle(owner, "Bonjour", "random")
     assert {battle.model_a.slug, battle.model_b.slug} == {"mesange", "locked-api"}
     assert backend_for(locked).headers() == {"Authorization": "Bearer sk-set-now"}  # read at request time
