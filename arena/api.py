@@ -274,9 +274,11 @@ def reaction(request, message_id):
     if message is None:
         raise ArenaError(404, "not_found", _("This answer does not exist."))
     battles.battle_for_visitor(message.turn.battle_id, request.visitor_id, action="reaction")
-    if message.status != Message.Status.DONE:
-        raise ArenaError(409, "not_finished", _("You can react once the answer is finished."))
     body = parse_body(ReactionBody, request)
+    # Once both answers of the turn ended, not this one alone: while the pacer holds an answer
+    # already stored, its status read here would tell which model finished first.
+    if message.status != Message.Status.DONE or battles.turn_in_progress(message.turn_id):
+        raise ArenaError(409, "not_finished", _("You can react once the answer is finished."))
     obj, _created = Reaction.objects.update_or_create(
         message=message,
         defaults={"liked": body.liked, "tags": sorted(set(body.tags or [])), "comment": (body.comment or "").strip()},

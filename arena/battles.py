@@ -30,6 +30,7 @@ REASON_TAGS = POSITIVE_TAGS + NEGATIVE_TAGS
 MAX_COMMENT_CHARS = 2000
 # A stopped answer is finished too: the person chose to end it.
 FINISHED = (Message.Status.DONE, Message.Status.STOPPED)
+UNFINISHED = (Message.Status.PENDING, Message.Status.STREAMING)
 
 _rng = random.SystemRandom()
 
@@ -205,6 +206,11 @@ def _lock_unvoted(battle: Battle) -> None:
     voted_at = Battle.objects.select_for_update().filter(pk=battle.pk).values_list("voted_at", flat=True).first()
     if voted_at is not None:
         raise ArenaError(409, "already_voted", _("This battle is over: you already voted."))
+
+
+def turn_in_progress(turn_id) -> bool:
+    """Whether an answer of the turn is still pending or streaming."""
+    return Message.objects.filter(turn_id=turn_id, status__in=UNFINISHED).exists()
 
 
 def last_turn_messages(battle: Battle):

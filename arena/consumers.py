@@ -61,7 +61,7 @@ FAILURE_MESSAGES = {
 # Failures that happen before a replica starts an answer: another replica may take it.
 REROUTABLE = ("worker_unreachable", "engine_down")
 # An answer not ended yet: being streamed, or about to be (by this socket or another).
-UNFINISHED = (Message.Status.PENDING, Message.Status.STREAMING)
+UNFINISHED = battles.UNFINISHED
 
 
 @dataclass
@@ -90,8 +90,10 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         self.watched: set[str] = set()  # sides whose task is a watch
         self.closed = False
         # One pacer per batch of answers started together (a turn, or a retried side).
+        self.pacers: list[Pacer] = []
         self.pacer_tasks: set[asyncio.Task] = set()
         self.ended: set[str] = set()  # sides of the current answers that got their last frame
+        self.held: list[Message] = []  # answers ended elsewhere, reported once the watched end
         client = self.scope.get("client") or ("", 0)
         # The answers this process began at the POST (arena/early.py), taken with their client.
         # One thread hop for the checks and, once they pass, these answers' tries stored: each
@@ -122,7 +124,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         # for it, as the pacer would have held them: the gap would tell the models' speeds.
         watched = [task for side, task in self.tasks.items() if side in self.watched and not task.done()]
         if ended and watched:
-            task = asyncio.create_task(self._report_after(watched, ended))
+            self.held = ended
+            task = asyncio.create_task(self._report_after(watched))
             self.pacer_tasks.add(task)
             task.add_done_callback(self.pacer_tasks.discard)
         else:
@@ -136,6 +139,10 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             task.cancel()
         if self.tasks:
             _log_failures(await asyncio.gather(*self.tasks.values(), return_exceptions=True), self.battle_id)
+            try:
+                await self._keep_what_was_shown()
+            except Exception:  # the rest of the clean-up must run
+                log.exception("battle %s: the answers shown could not be kept", self.battle_id)
         if hasattr(self, "models"):
             await self.models.aclose()
         if getattr(self, "socket_slots", None):
@@ -194,17 +201,35 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         _log_failures(
             await asyncio.gather(*self.tasks.values(), *self.pacer_tasks, return_exceptions=True), self.battle_id
         )
-        waiting = [side for side in self.tasks if side not in self.ended]
+        await self._keep_what_was_shown()
+        elsewhere = {side for side in self.watched if side not in self.ended} | {m.side for m in self.held}
+        waiting = [side for side in SIDES if side in self.tasks and side not in self.ended or side in elsewhere]
+        self.held = []
         if not waiting:
             return
         messages = await database_sync_to_async(_answers_now)(self.battle_id, waiting)
+        # While a side still streams elsewhere, a side that ended there is not shown either:
+        # the other window's pacer may hold its text, and its end alone would tell which model
+        # finished first.
+        in_progress = any(m.status in UNFINISHED for m in messages)
         for message in messages:
-            if message.status in UNFINISHED:
+            if message.status in UNFINISHED or (in_progress and message.side in elsewhere):
                 await self._error(
                     message.side, "answer_streaming", _("This answer is already streaming in another window.")
                 )
             else:
                 await self._send(_last_frame(message))
+
+    async def _keep_what_was_shown(self) -> None:
+        """Once this socket's answers are cut (a stop, a closed socket): each paced side keeps
+        the text the visitor saw, not what its model had generated beyond it. A side that had
+        finished but was held for the other is cut there too (stopped). Runs after the sides'
+        own writes, in the same database thread."""
+        shown: dict[str, str] = {}
+        for pacer in self.pacers:
+            shown.update(pacer.unshown())
+        if shown:
+            await database_sync_to_async(_keep_shown)(self.battle_id, shown)
 
     async def _retry(self, side):
         if side not in SIDES:
@@ -250,6 +275,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         pacer = None
         if jobs and settings.ARENA_PACE_STREAMS:
             pacer = Pacer(self._send, tuple(side for side, _job in jobs), settings.ARENA_PACE_CHARS_PER_S)
+            self.pacers = [p for p in self.pacers if p.unshown()] + [pacer]
             task = asyncio.create_task(pacer.run())
             self.pacer_tasks.add(task)
             task.add_done_callback(self.pacer_tasks.discard)
@@ -272,13 +298,12 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             for message in ended:
                 await self._send(_last_frame(message))
 
-    async def _report_after(self, watched: list[asyncio.Task], ended: list[Message]) -> None:
-        """Report `ended` once the watched sides end, or at once on a stop (not once closed)."""
-        try:
-            await asyncio.wait(watched)
-        finally:
-            if not self.closed:
-                await self._report(ended)
+    async def _report_after(self, watched: list[asyncio.Task]) -> None:
+        """Report the answers that ended elsewhere (`held`) once the watched sides end (on a
+        stop, `_stop` reports them)."""
+        await asyncio.wait(watched)
+        held, self.held = self.held, []
+        await self._report(held)
 
     def _busy(self, side) -> bool:
         """Whether this socket streams or watches the side's current answer."""
@@ -287,13 +312,15 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
     async def _watch(self, message_id):
         """Wait for an answer streamed elsewhere (another window, or a web process that died)
         to end, then send its last frame. One trip to the database per heartbeat, which also
-        fails the answer once its try's lease has lapsed (`interrupted`, to be retried)."""
+        fails the answer once its try's lease has lapsed (`interrupted`, to be retried). The
+        frame waits until no answer of the turn is under way: the other window's pacer may
+        hold this one, and its end alone would tell which model finished first."""
         while True:
             await asyncio.sleep(STREAM_HEARTBEAT_S)
-            message = await database_sync_to_async(_answer_now)(self.battle_id, message_id)
+            message, turn_under_way = await database_sync_to_async(_answer_now)(self.battle_id, message_id)
             if message is None:  # the battle was deleted
                 return
-            if message.status not in UNFINISHED:
+            if not turn_under_way:
                 break
         with translation.override(self.language):
             await self._send(_last_frame(message))
@@ -347,22 +374,27 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
                     )
                     job.backend = other
         except asyncio.CancelledError:
-            # Stopped or left: the answer so far is kept, with the energy the worker charged it.
-            await asyncio.shield(self._settle_cut(job, answer, parts, Message.Status.STOPPED))
+            # Stopped or left: the answer so far (as shown, where paced) is kept, with the
+            # energy the worker charged it.
+            await asyncio.shield(self._settle_cut(job, answer, _seen(parts, pacer, side), Message.Status.STOPPED))
             raise
         except AnswerFailed as exc:
             log.warning("battle %s side %s failed: %s", self.battle_id, side, exc.code)
-            await self._settle_cut(job, answer, parts, Message.Status.ERROR, exc.code)
+            seen = _seen(parts, pacer, side)
             if pacer:
                 pacer.drop(side)
+            # A code the contract does not list (a remote API's own) would name its provider.
+            code = exc.code if exc.code in FAILURE_MESSAGES else "worker_error"
+            await self._settle_cut(job, answer, seen, Message.Status.ERROR, code)
             with translation.override(self.language):
-                await self._error(side, exc.code, FAILURE_MESSAGES.get(exc.code, FAILURE_MESSAGES["worker_error"]))
+                await self._error(side, code, FAILURE_MESSAGES[code])
             return
         except Exception:  # a bug or a closed socket: the answer must not stay "streaming"
             log.exception("battle %s side %s: relay failed", self.battle_id, side)
+            seen = _seen(parts, pacer, side)
             if pacer:
                 pacer.drop(side)
-            await asyncio.shield(self._settle_cut(job, answer, parts, Message.Status.ERROR, "worker_error"))
+            await asyncio.shield(self._settle_cut(job, answer, seen, Message.Status.ERROR, "worker_error"))
             return
         outcome = answer.outcome
         try:
@@ -392,11 +424,13 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             "duration_ms": message.duration_ms,
         }
         if pacer:
-            pacer.finish(side, {**done, "duration_ms": None})  # a duration would give the speed away
+            # A duration would give the speed away; a token count, the tokenizer (its ratio to
+            # the text's length differs between model families). The reveal has both.
+            pacer.finish(side, {**done, "duration_ms": None, "completion_tokens": None})
         else:
             await self._send(done)
 
-    async def _settle_cut(self, job: _Job, answer: AnswerStream, parts, status, error_code=""):
+    async def _settle_cut(self, job: _Job, answer: AnswerStream, text: str, status, error_code=""):
         """A cut answer never gets its final chunk: ask its worker what it cost."""
         finished = await self.models.aborted_energy(job.backend, job.attempt.request_id)
         usage = finished.usage if finished else None
@@ -406,7 +440,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         await _store(
             job,
             status,
-            "".join(parts),
+            text,
             answer,
             finished.energy if finished else None,
             prompt_tokens,
@@ -435,14 +469,20 @@ def _last_frame(message: Message) -> dict:
             "seq": None,
             "message_id": str(message.id),
             "html": message.html,
-            "completion_tokens": message.completion_tokens,
+            "completion_tokens": None if settings.ARENA_PACE_STREAMS else message.completion_tokens,
             "duration_ms": None,
         }
     if message.status == Message.Status.STOPPED:
         return {"type": "stopped", "side": message.side, "message_id": str(message.id), "html": message.html}
-    code = message.error_code or "worker_error"
-    text = FAILURE_MESSAGES.get(code, FAILURE_MESSAGES["worker_error"])
+    code = message.error_code if message.error_code in FAILURE_MESSAGES else "worker_error"
+    text = FAILURE_MESSAGES[code]
     return {"type": "error", "side": message.side, "code": code, "message": str(text)}
+
+
+def _seen(parts: list[str], pacer: Pacer | None, side: str) -> str:
+    """What the visitor saw of a side: what its pacer released, or all of it unpaced."""
+    shown = pacer.shown_text(side) if pacer else None
+    return "".join(parts) if shown is None else shown
 
 
 def _store(*args) -> asyncio.Future:
@@ -555,10 +595,20 @@ def _begin_pending(
     return jobs, others
 
 
-def _answer_now(battle_id, message_id) -> Message | None:
-    """An answer as it stands, failed first if its try's lease lapsed; None once deleted."""
+def _answer_now(battle_id, message_id) -> tuple[Message | None, bool]:
+    """An answer as it stands, failed first if its try's lease lapsed (None once deleted),
+    and whether an answer of its turn is still under way."""
     Message.end_abandoned_streams(turn__battle_id=battle_id)
-    return Message.objects.filter(pk=message_id).first()
+    message = Message.objects.filter(pk=message_id).first()
+    return message, message is not None and battles.turn_in_progress(message.turn_id)
+
+
+def _keep_shown(battle_id, shown: dict[str, str]) -> None:
+    """Cut the last turn's stored answers of these sides to the text shown (`_keep_what_was_shown`)."""
+    battle = Battle.objects.get(pk=battle_id)
+    for message in battles.last_turn_messages(battle).filter(side__in=shown):
+        if message.status not in UNFINISHED and message.content != shown[message.side]:
+            message.cut_to(shown[message.side])
 
 
 def _answers_now(battle_id, sides) -> list[Message]:

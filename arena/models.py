@@ -260,6 +260,15 @@ class Message(models.Model):
                 status=cls.Status.ERROR, error_code="interrupted", finished_at=timezone.now()
             )
 
+    def cut_to(self, shown: str) -> None:
+        """Keep only the text the visitor saw of this answer (its pacer held the rest): a
+        finished answer cut so becomes stopped. Its tries keep their energy and tokens."""
+        if self.status == Message.Status.DONE:
+            self.status = Message.Status.STOPPED
+        self.content = shown
+        self.html = render_answer(shown) if shown else ""
+        self.save(update_fields=["status", "content", "html"])
+
     def reset_for_retry(self) -> None:
         """Back to pending for another try. Earlier tries keep their energy: they used it."""
         self.status = Message.Status.PENDING

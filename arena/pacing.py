@@ -2,11 +2,12 @@
 
 Without it, a visitor sees each model's own generation speed, and the faster side is most
 often the smaller model. The pacer holds each side's generated text and releases it in
-ticks, the same number of characters to every side at once, never more than the slowest
-side still generating has produced (so a slow model slows both sides, not only its own),
-and at most `chars_per_s`. A side's `done` frame waits until every side is finished and
-shown, then all go together. What a visitor can still see is each answer's length, and
-the pace of the slower model when it is slower than `chars_per_s`.
+ticks, the same number of characters to every side at once (a fixed step, whatever the
+tokens), never more than the slowest side still generating has produced (so a slow model
+slows both sides, not only its own), and at most `chars_per_s`. A side's `done` frame waits until every side is finished and
+shown, then all go together. What a visitor can still see is each answer's length, the
+pace of the slower model when it is slower than `chars_per_s`, and a retried side's own
+pace under `chars_per_s`: it is paced alone, the other side being over.
 
 Pure asyncio: the consumer feeds it (`push`, `finish`, `drop`) and it calls `send`.
 """
@@ -61,14 +62,28 @@ class Pacer:
         self._state.pop(side, None)
         self._wake.set()
 
+    # -- what the visitor saw --------------------------------------------------------------
+    def shown_text(self, side: str) -> str | None:
+        """The side's text released so far; None for a side this pacer does not hold."""
+        s = self._state.get(side)
+        return None if s is None else s.text[: s.shown]
+
+    def unshown(self) -> dict[str, str]:
+        """For every side whose answer was not all shown (still generating, or held for the
+        other side), what was shown. A cut answer is kept as it was seen: the text generated
+        beyond it would tell how far each model had got, which is its speed."""
+        return {side: s.text[: s.shown] for side, s in self._state.items() if s.waiting or not s.finished}
+
     # -- the release loop ------------------------------------------------------------------
     def _step(self) -> int:
-        """Characters every side may show more this tick."""
-        limit = int(self.chars_per_s * self.tick_s) or 1
-        for s in self._state.values():
-            if not s.finished:  # a side still generating can only give what it has
-                limit = min(limit, s.waiting)
-        return limit
+        """Characters every side may show more this tick: a whole step, once every side still
+        generating has that much waiting, else none. Showing what the slowest side had (its
+        last tokens) would cut that side's text at its token boundaries and the others' at
+        random places: which side is the slower model would show in the chunks."""
+        step = int(self.chars_per_s * self.tick_s) or 1
+        if any(not s.finished and s.waiting < step for s in self._state.values()):
+            return 0
+        return step
 
     async def run(self) -> None:
         while self._state:

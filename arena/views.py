@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Max, Sum
@@ -12,8 +14,9 @@ from django.utils import timezone, translation
 import footprint
 
 from . import battles
+from .battles import UNFINISHED
 from .errors import ArenaError
-from .models import Attempt, Visitor, Vote
+from .models import Attempt, Message, Visitor, Vote
 from .picture import bars_svg
 from .reveal import build_reveal
 from .templatetags.arena_format import num, wh
@@ -89,7 +92,13 @@ def battle_page(request, battle_id):
     turns = []
     for turn in battle.turns.prefetch_related("messages"):
         by_side = {m.side: m for m in turn.messages.all()}
-        turns.append({"index": turn.index, "prompt": turn.prompt, "answers": [by_side["a"], by_side["b"]]})
+        answers = [by_side["a"], by_side["b"]]
+        if any(m.status in UNFINISHED for m in answers):
+            # The pacer may hold an answer already stored: shown here, it would tell which model
+            # finished first (and how fast). Until both end, the page shows both under way and
+            # the socket brings them.
+            answers = [_under_way(m) for m in answers]
+        turns.append({"index": turn.index, "prompt": turn.prompt, "answers": answers})
     context = {
         "battle": battle,
         "turns": turns,
@@ -111,6 +120,10 @@ def battle_page(request, battle_id):
         context["reveal_sides"] = [("a", context["reveal"]["a"]), ("b", context["reveal"]["b"])]
         context["pictures"] = _pictures(context["reveal"])
     return render(request, "arena/battle.html", context)
+
+
+def _under_way(message: Message) -> SimpleNamespace:
+    return SimpleNamespace(id=message.id, side=message.side, status=Message.Status.STREAMING, html="", content="")
 
 
 def _pictures(reveal: dict) -> list[dict]:

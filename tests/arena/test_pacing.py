@@ -56,6 +56,28 @@ async def test_it_shows_a_fast_and_a_slow_side_at_the_same_pace():
     assert screen.frames[-1][0] - screen.frames[-2][0] < 0.01
 
 
+async def test_its_chunks_do_not_follow_the_slower_sides_tokens():
+    """Each tick used to show what the slower side had, its tokens since the last tick: its
+    chunks began on its token boundaries and the faster side's anywhere, which told which side
+    was the slower model. Every chunk is now one fixed step on both sides (the last, the rest)."""
+    screen = Screen()
+    pacer = Pacer(screen.send, ("a", "b"), chars_per_s=1000, tick_s=0.01)  # steps of 10
+    runner = asyncio.create_task(pacer.run())
+    slow = [" le", " soleil", " brille", " sur", " la", " mer", " calme", " ce", " matin"] * 3
+
+    async def generate(side, tokens, delay_s):
+        for token in tokens:
+            pacer.push(side, token)
+            await asyncio.sleep(delay_s)
+        pacer.finish(side, {"type": "done", "side": side})
+
+    await asyncio.gather(generate("a", [" x"] * 200, 0.0005), generate("b", slow, 0.02), runner)
+    for side in "ab":
+        sizes = [len(f["text"]) for _t, f in screen.frames if f["type"] == "delta" and f["side"] == side]
+        assert set(sizes[:-1]) == {10} and 0 < sizes[-1] <= 10, (side, sizes)
+    assert screen.shown("b") == "".join(slow)
+
+
 async def test_it_never_goes_faster_than_its_pace():
     screen = Screen()
     pacer = Pacer(screen.send, ("a", "b"), chars_per_s=200, tick_s=0.05)
@@ -139,10 +161,12 @@ async def test_it_keeps_pacing_one_side_while_the_other_is_retried(arena_llms, s
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-async def test_a_stop_after_both_answers_were_generated_still_ends_each_side(arena_llms, settings):
-    """Both answers generated and stored, their text still held by the pacer: a stop then used
-    to cancel the pacer and send nothing (no side was "cut"), and the visitor's screen waited
-    for ever. Each side now gets its `done`, with the whole answer."""
+async def test_a_stop_after_both_answers_were_generated_keeps_what_was_shown(arena_llms, settings):
+    """Both answers generated and stored, their text still held by the pacer. A stop used to
+    cancel the pacer and send nothing (the screen waited for ever); then it sent each whole
+    answer, which told how far each model had got: its speed. Each side now ends `stopped`
+    with the text the visitor saw, stored so; its try keeps the energy of all it generated."""
+    from arena.models import Attempt
     from tests.arena.test_consumer import communicator, messages_of
     from tests.conftest import make_battle
 
@@ -154,20 +178,26 @@ async def test_a_stop_after_both_answers_were_generated_still_ends_each_side(are
     comm = communicator(battle, visitor)
     await comm.connect()
     for _ in range(600):
-        stored = await messages_of(battle)
-        if all(stored[side].status == "done" for side in "ab"):
+        generated = await messages_of(battle)
+        if all(generated[side].status == "done" for side in "ab"):
             break
         await asyncio.sleep(0.05)
     else:
         pytest.fail("the answers were never stored")
     await comm.send_json_to({"type": "stop"})
-    frames, ended = [], {}
+    shown, ended = {"a": "", "b": ""}, {}
     while len(ended) < 2:
         frame = await comm.receive_json_from(timeout=10)
-        frames.append(frame)
+        if frame["type"] == "delta":
+            shown[frame["side"]] += frame["text"]
         if frame["type"] in ("done", "stopped", "error"):
             ended[frame["side"]] = frame
     await comm.disconnect()
+    stored = await messages_of(battle)
     for side in "ab":
-        assert ended[side]["type"] == "done" and ended[side]["html"] == stored[side].html
-        assert ended[side]["message_id"] == str(stored[side].id) and ended[side]["duration_ms"] is None
+        assert len(shown[side]) < len(generated[side].content)
+        assert ended[side]["type"] == "stopped" and ended[side]["message_id"] == str(stored[side].id)
+        assert stored[side].status == "stopped" and stored[side].content == shown[side]
+        assert ended[side]["html"] == stored[side].html
+        attempt = await database_sync_to_async(Attempt.objects.get)(message_id=stored[side].id)
+        assert attempt.energy_j > 0 and attempt.completion_tokens == generated[side].completion_tokens

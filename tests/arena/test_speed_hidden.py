@@ -1,0 +1,71 @@
+"""Before the vote, which model finished first (its speed) cannot be read anywhere: not from
+the battle page, nor the reaction endpoint, nor a second window, nor a failure's code. The
+pacer holds an answer already stored until the other side's is shown too; everything a
+browser can ask must wait as it does. (The stop's case, with real workers:
+test_pacing.test_a_stop_after_both_answers_were_generated_keeps_what_was_shown.)"""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+
+from arena import consumers
+from arena.models import Message
+from tests.arena.test_reconnect import communicator, finish_elsewhere, frames_by_side
+
+from .conftest import post_json
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def quick_watch(monkeypatch):
+    monkeypatch.setattr(consumers, "STREAM_HEARTBEAT_S", 0.2)
+
+
+def test_the_page_shows_no_answer_of_a_turn_still_under_way(make_battle, owner_client):
+    battle = make_battle(turns=(("done", "done"), ("done", "streaming")))
+    html = owner_client.get(f"/battles/{battle.id}/").content.decode()
+    assert "Answer 0 a" in html and "Answer 0 b" in html  # an ended turn is shown
+    assert "Answer 1 a" not in html  # stored, but perhaps still held by the pacer
+    assert html.count('data-status="streaming"') == 2 and html.count('data-status="done"') == 2
+    Message.objects.filter(turn__battle=battle, side="b", turn__index=1).update(status="done", content="x", html="x")
+    assert "Answer 1 a" in owner_client.get(f"/battles/{battle.id}/").content.decode()
+
+
+def test_a_reaction_waits_for_both_answers_and_its_body_is_checked_first(make_battle, owner_client):
+    battle = make_battle(turns=(("done", "streaming"),))
+    answers = {m.side: m for m in Message.objects.filter(turn__battle=battle)}
+    for side in "ab":  # the same answers for the side stored and the side still streaming
+        url = f"/api/messages/{answers[side].id}/reaction"
+        assert post_json(owner_client, url, {"liked": "x"}).json()["error"]["code"] == "invalid_liked"
+        response = post_json(owner_client, url, {"liked": True})
+        assert response.status_code == 409 and response.json()["error"]["code"] == "not_finished"
+    Message.objects.filter(pk=answers["b"].pk).update(status="done")
+    assert post_json(owner_client, f"/api/messages/{answers['a'].id}/reaction", {"liked": True}).status_code == 200
+
+
+async def test_a_second_window_gets_no_side_before_both_ended(make_battle, owner, quick_watch):
+    """Both answers streamed by a first window (paced there). This one watches both: a's end
+    alone would tell which model finished first, so its frame waits for b's."""
+    battle = await database_sync_to_async(make_battle)(turns=(("streaming", "streaming"),))
+    comm = communicator(battle, str(owner.pk))
+    assert (await comm.connect())[0]
+    await finish_elsewhere(battle, "a", "Bonjour soleil, une longue réponse.")
+    assert await comm.receive_nothing(timeout=1.0)  # five heartbeats: a is not reported alone
+    await finish_elsewhere(battle, "b", "Bonsoir.")
+    frames = await frames_by_side(comm, 2, timeout=5)
+    assert frames["a"]["type"] == frames["b"]["type"] == "done"
+    await comm.disconnect()
+
+
+def test_a_remote_apis_own_failure_code_does_not_reach_the_browser(make_battle):
+    """A provider's code (`insufficient_quota`...) would tell a remote API model, or name its
+    provider: the frame carries the contract's generic `worker_error`, also for a code stored
+    before this rule."""
+    battle = make_battle(turns=(("error", "done"),))
+    message = Message.objects.get(turn__battle=battle, side="a")
+    message.error_code = "insufficient_quota"
+    assert consumers._last_frame(message)["code"] == "worker_error"
+    message.error_code = "engine_down"
+    assert consumers._last_frame(message)["code"] == "engine_down"
