@@ -9,14 +9,14 @@ Errors are the arena's `{"error": {"code", "message"}}` in the visitor's languag
 from __future__ import annotations
 
 import csv
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.conf import settings
 from django.db.models import Count
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import Field, StrictInt, StrictStr, StringConstraints
 
 from arena.api import _Body, api_view, parse_body
 from arena.errors import ArenaError
@@ -24,7 +24,7 @@ from arena.models import Attempt, Battle, Message
 from arena.visitors import client_ip, ip_hash
 
 from . import rules
-from .models import Workshop
+from .models import Workshop, normalize_code
 from .stats import frozen_or_live, room_stats
 
 COOKIE_PREFIX = "arena_room_"
@@ -32,7 +32,7 @@ COOKIE_MAX_AGE_S = 7 * 24 * 3600
 
 
 class WorkshopBody(_Body):
-    title: StrictStr = Field(min_length=1, max_length=120)
+    title: Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
     language: Literal["fr", "en"] = "fr"
     modes: list[StrictStr] | None = Field(default=None, max_length=8)
     models: list[StrictStr] | None = Field(default=None, max_length=50)
@@ -60,7 +60,7 @@ def _field_errors() -> dict[str, tuple[str, str]]:
 
 
 def cookie_name(code: str) -> str:
-    return COOKIE_PREFIX + code
+    return COOKIE_PREFIX + normalize_code(code)  # the code in any case, as everywhere else
 
 
 def facilitator_token(request, code: str) -> str | None:
@@ -150,7 +150,14 @@ def state(request, code):
 @api_view("GET")
 def live_stats(request, code):
     workshop = rules.as_facilitator(code, facilitator_token(request, code))
-    return JsonResponse(room_stats(workshop, request.LANGUAGE_CODE))
+    return JsonResponse(room_stats(workshop, stats_language(request.COOKIES, workshop)))
+
+
+def stats_language(cookies, workshop: Workshop) -> str:
+    """The figures' language: the visitor's (cookie), else the room's. The projector's socket
+    and this API give the same figures."""
+    chosen = cookies.get(settings.LANGUAGE_COOKIE_NAME)
+    return chosen if chosen in dict(settings.LANGUAGES) else workshop.language
 
 
 def readable_summary(request, code) -> Workshop:
@@ -171,7 +178,7 @@ def summary(request, code):
 
 
 CSV_COLUMNS = [
-    "battle",
+    "n",
     "created_at",
     "mode",
     "model_a",
@@ -190,14 +197,18 @@ CSV_COLUMNS = [
 
 @api_view("GET")
 def battles_csv(request, code):
-    """The room's battles, one row each: no prompt, no answer, no visitor, only figures."""
+    """The room's voted battles, one row each: no prompt, no answer, no visitor, only figures.
+    An unvoted battle is left out, as from the room's figures: its row would name the models
+    before the vote (to a facilitator who plays in their own room, say). Rows are numbered and
+    started to the minute: a battle's id or exact time would single it out in a public dataset
+    release, which publishes the same models, tokens and energy."""
     workshop = readable_summary(request, code)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="workshop-{workshop.code}.csv"'
     writer = csv.writer(response)
     writer.writerow(CSV_COLUMNS)
     battles = (
-        Battle.objects.filter(workshop_code=workshop.code)
+        Battle.objects.filter(workshop_code=workshop.code, vote__isnull=False)
         .select_related("model_a", "model_b", "vote")
         .annotate(n_turns=Count("turns"))
         .order_by("created_at")
@@ -213,9 +224,10 @@ def battles_csv(request, code):
         "turn__battle_id", "side", "completion_tokens"
     ):
         tokens[(battle_id, side)] = tokens.get((battle_id, side), 0) + (n or 0)
-    for battle in battles:
+    for n, battle in enumerate(battles, start=1):
         vote = getattr(battle, "vote", None)
-        row = [battle.id, battle.created_at.isoformat(), battle.mode, battle.model_a.slug, battle.model_b.slug]
+        started = battle.created_at.replace(second=0, microsecond=0).isoformat(timespec="minutes")
+        row = [n, started, battle.mode, battle.model_a.slug, battle.model_b.slug]
         row += [
             vote.choice if vote else "",
             "" if vote is None or vote.worth_extra_energy is None else vote.worth_extra_energy,

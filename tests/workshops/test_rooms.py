@@ -13,6 +13,7 @@ from arena.errors import ArenaError
 from arena.models import Battle, Vote
 from leaderboard.snapshots import compute_leaderboard
 from workshops.models import CODE_ALPHABET, Participant, Workshop
+from workshops.stats import room_stats
 
 from .conftest import bearer, create_room, post_json
 
@@ -63,6 +64,7 @@ def test_it_creates_a_room_without_an_account(catalogue, clear_cache):
         ({"max_participants": 100_000}, "invalid_max_participants"),
         ({"max_participants": "30"}, "invalid_max_participants"),
         ({"language": "de"}, "invalid_language"),
+        ({"title": "   "}, "invalid_title"),  # only spaces: stored empty before
     ],
 )
 def test_it_refuses_a_bad_room_with_a_clear_error(catalogue, clear_cache, body, code):
@@ -211,6 +213,30 @@ def test_the_creation_form_shows_the_facilitator_link_once(catalogue, clear_cach
     assert browser.get(f"/w/{room.code}/animer/").status_code == 200  # the cookie came with it
     bad = browser.post("/ateliers/", {"title": ""})
     assert bad.status_code == 400 and 'role="alert"' in bad.text
+    assert browser.post("/ateliers/", {"title": "  \t "}).status_code == 400
+
+
+def test_the_facilitator_cookie_opens_the_room_whatever_the_codes_case(catalogue, clear_cache):
+    data, browser = create_room()  # the creator's client holds the facilitator cookie
+    code = data["code"]
+    for typed in (code, code.lower()):
+        response = post_json(browser, f"/api/workshops/{typed}/state", {"state": "paused"})
+        assert response.status_code == 200, (typed, response.content)
+        assert browser.get(f"/api/workshops/{typed}/stats").status_code == 200
+
+
+def test_the_stats_speak_the_visitors_language_else_the_rooms_as_the_projector_does(catalogue, clear_cache):
+    data, browser = create_room(language="en")
+    room = Workshop.objects.get(code=data["code"])
+    url = f"/api/workshops/{room.code}/stats"
+
+    def figures(stats: dict) -> dict:
+        return {k: v for k, v in stats.items() if k != "computed_at"}
+
+    assert figures(browser.get(url).json()) == figures(room_stats(room, "en"))  # none chosen: the room's
+    assert figures(room_stats(room, "en")) != figures(room_stats(room, "fr"))
+    browser.cookies["django_language"] = "fr"
+    assert figures(browser.get(url).json()) == figures(room_stats(room, "fr"))
 
 
 def test_the_summary_is_frozen_at_close_and_the_csv_lists_exactly_the_rooms_battles(room, make_battle, owner, stranger):
@@ -247,12 +273,26 @@ def test_the_summary_is_frozen_at_close_and_the_csv_lists_exactly_the_rooms_batt
     assert "Too early" in english.get(f"/w/{code}/bilan/").text
     assert "Trop tôt" in Client().get(f"/w/{code}/bilan/").text
 
-    rows = list(csv.DictReader(io.StringIO(Client().get(f"/api/workshops/{code}/battles.csv").text)))
-    assert sorted(r["battle"] for r in rows) == sorted(str(b.pk) for b in mine)
-    by_id = {r["battle"]: r for r in rows}
-    assert by_id[str(mine[0].pk)]["choice"] == "a" and by_id[str(mine[0].pk)]["worth_extra_energy"] == "True"
-    assert float(by_id[str(mine[0].pk)]["wh_a"]) == pytest.approx(0.002)
-    assert "Question" not in Client().get(f"/api/workshops/{code}/battles.csv").text  # no prompt leaves
+    text = Client().get(f"/api/workshops/{code}/battles.csv").text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    # The room's voted battles (as when it closed: mine[0] and mine[1]; mine[2]'s vote came
+    # after, and counts here, the CSV being read live), in the order they started, numbered.
+    assert [r["n"] for r in rows] == ["1", "2", "3"]
+    assert [r["choice"] for r in rows] == ["a", "tie", "a"]
+    assert rows[0]["worth_extra_energy"] == "True" and float(rows[0]["wh_a"]) == pytest.approx(0.002)
+    assert rows[0]["created_at"] == mine[0].created_at.strftime("%Y-%m-%dT%H:%M") + "+00:00"  # to the minute
+    assert "Question" not in text  # no prompt leaves
+    assert not any(str(b.pk) in text for b in mine)  # nor a battle's id, which a release could match
+
+
+def test_the_csv_names_no_model_of_an_unvoted_battle(room, make_battle, owner):
+    """A facilitator may play in their own room: the CSV, read before the close, must not
+    name the pair of a battle not voted yet."""
+    data, headers = room
+    unvoted = make_battle(visitor=owner, model_a="heron", model_b="albatros")
+    Battle.objects.filter(pk=unvoted.pk).update(workshop_code=data["code"])
+    text = Client().get(f"/api/workshops/{data['code']}/battles.csv", **headers).text
+    assert text.splitlines()[1:] == [] and "heron" not in text and "albatros" not in text
 
 
 def test_rooms_stay_out_of_the_public_leaderboard_unless_asked(room, make_battle, owner):
