@@ -156,12 +156,12 @@ def _personal_data(battles: pl.DataFrame, answers: pl.DataFrame, reactions: pl.D
 def _shared(battles: pl.DataFrame, answers: pl.DataFrame, tries: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     """The battles with their hashed ids, both models, and each side's conversation, tokens,
     energy and Markdown counts (suffixes _a and _b)."""
-    visitors = battles["visitor"].unique()
+    pseudonyms = _pseudonyms(battles, ctx)
+    battles = battles.join(
+        pseudonyms, on=["visitor", "room"], how="left", nulls_equal=True, maintain_order="left"
+    ).drop("room")  # the room's code goes no further
     battles = battles.with_columns(
         id=pl.Series([ctx.ids("battle", bid) for bid in battles["bid"]], dtype=pl.String),
-        visitor_id=battles["visitor"].replace_strict(
-            visitors, [ctx.ids("visitor", v) for v in visitors], return_dtype=pl.String
-        ),
         tags_by_side=_json_column(battles["tags"], _tags_by_side, pl.List(pl.Boolean)),
         comment_a=_json_column(battles["comments"], lambda c: _comment(c, "a"), pl.String),
         comment_b=_json_column(battles["comments"], lambda c: _comment(c, "b"), pl.String),
@@ -218,6 +218,19 @@ def _shared(battles: pl.DataFrame, answers: pl.DataFrame, tries: pl.DataFrame, c
             pl.struct(*(style[k] for k in BOLD_KEYS), eager=True).alias(f"bold_count_{side}"),
         ]
     return battles.hstack(columns).with_columns(pl.col("measured_a", "measured_b").fill_null(False))
+
+
+def _pseudonyms(battles: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+    """visitor_id for each (visitor, room) of the battles, hashed once each. Outside any room, the
+    visitor's own (one for all their battles); in a room, one for the visitor in that room alone.
+    A facilitator can find a room's battles in a release (the room's CSV lists their models, tokens
+    and times): scoped to the room, the id leads from them to no battle played elsewhere."""
+    pairs = battles.select("visitor", "room").unique()
+    ids = [
+        ctx.ids("visitor", visitor) if room is None else ctx.ids("room-visitor", f"{visitor}|{room}")
+        for visitor, room in pairs.iter_rows()
+    ]
+    return pairs.with_columns(visitor_id=pl.Series(ids, dtype=pl.String))
 
 
 def _metered(tries: pl.DataFrame) -> pl.DataFrame:

@@ -95,7 +95,9 @@ def _side_figures(side: str) -> tuple[Column, ...]:
 
 CONVERSATION_ID = "conversation id: a keyed hash of the battle, different in every release"
 VISITOR_ID = (
-    "visitor id: a keyed hash of the browser's id, different in every release (releases cannot be joined on it)"
+    "visitor id: a keyed hash of the browser's id, different in every release (releases cannot be joined on it); "
+    "in a workshop, of the browser's id and the room: the same person in a workshop room and outside it has "
+    "two different visitor_id values"
 )
 LEAK = "an answer named its own model: kept, but left out of the arena's ranking"
 

@@ -20,9 +20,9 @@ from itertools import islice
 import polars as pl
 import psycopg
 from django.db import connection, transaction
-from django.db.models import BooleanField, ExpressionWrapper, FloatField, Q, TextField
+from django.db.models import BooleanField, ExpressionWrapper, FloatField, Q, TextField, Value
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, NullIf
 from django.utils import timezone
 
 from arena.models import Attempt, Battle, Message, Reaction
@@ -88,6 +88,9 @@ def _battles(start, end):
             in_workshop=ExpressionWrapper(
                 Q(workshop_code__isnull=False) & ~Q(workshop_code=""), output_field=BooleanField()
             ),
+            # The room's code, null outside one: it scopes the visitor's pseudonym to the room
+            # (exports.frames), and is never written to a table.
+            _room=NullIf("workshop_code", Value("")),
             _tags=_text("vote__tags"),
             _comments=_text("vote__comments"),
         )
@@ -102,6 +105,7 @@ def _battles(start, end):
             "model_a_id",
             "model_b_id",
             "in_workshop",
+            "_room",
             "leak_flagged",
             "vote__choice",
             "_tags",
@@ -195,6 +199,7 @@ SCHEMAS = {
         "model_a_id": pl.Int64,
         "model_b_id": pl.Int64,
         "in_workshop": pl.Boolean,
+        "room": pl.String,
         "leak_flagged": pl.Boolean,
         "choice": pl.String,
         "tags": pl.String,

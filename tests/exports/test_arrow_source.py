@@ -12,6 +12,8 @@ from exports import source, writers
 from exports.release import Options, build_release
 from exports.schema import TABLES
 
+from .conftest import every_file_text
+
 pytestmark = [
     pytest.mark.django_db(transaction=True),  # committed rows: the export's own connections see them
     pytest.mark.skipif(connection.vendor != "postgresql", reason="ADBC reads PostgreSQL only"),
@@ -58,3 +60,21 @@ def test_arrow_and_orm_reads_write_the_same_tables(played, tmp_path, monkeypatch
         read = [pq.read_table(tmp_path / kind / table.name / f"{table.name}.parquet") for kind in ("arrow", "orm")]
         assert read[0].num_rows == arrow["tables"][table.name]["rows"]
         assert read[0].equals(read[1]), table.name
+
+
+def test_both_reads_scope_a_visitors_id_to_their_workshop_room(played, tmp_path, monkeypatch):
+    me = played(prompts=("Dehors un",)).visitor
+    played(visitor=me, prompts=("Dehors deux",))
+    played(visitor=me, prompts=("Soleil un",), workshop_code="SOLEIL42")
+    played(visitor=me, prompts=("Soleil deux",), workshop_code="SOLEIL42")
+
+    _release(tmp_path / "arrow", monkeypatch, arrow=True)
+    _release(tmp_path / "orm", monkeypatch, arrow=False)
+
+    for kind in ("arrow", "orm"):
+        conversations = pq.read_table(tmp_path / kind / "conversations" / "conversations.parquet").to_pylist()
+        by_prompt = {row["conversation_a"][0]["content"]: row["visitor_id"] for row in conversations}
+        assert by_prompt["Dehors un"] == by_prompt["Dehors deux"], kind
+        assert by_prompt["Soleil un"] == by_prompt["Soleil deux"], kind
+        assert by_prompt["Soleil un"] != by_prompt["Dehors un"], kind
+        assert "SOLEIL42" not in every_file_text(tmp_path / kind), kind

@@ -175,10 +175,48 @@ def test_it_never_publishes_raw_ids_or_workshop_codes(played, tmp_path):
     for secret in (battle.visitor_id, battle.pk, other.pk, "SOLEIL42"):
         assert str(secret) not in text and str(secret).replace("-", "") not in text
     one, two = read_tables(first)["conversations"], read_tables(second)["conversations"]
-    assert one.visitor_id.nunique() == 1  # one visitor's battles share an id within a release
+    assert one.visitor_id.nunique() == 2  # one in the room, one outside (see the test below)
     assert set(one.visitor_id).isdisjoint(two.visitor_id)  # ... and no two releases share one
     assert set(one.id).isdisjoint(two.id)
     assert sorted(one.workshop) == [False, True]
+
+
+def test_a_visitors_id_in_a_workshop_room_is_scoped_to_that_room(played, tmp_path):
+    # A room's facilitator can tell its battles in a release (the room's CSV lists their models,
+    # tokens and times): their visitor_id must lead to no battle the person played elsewhere.
+    me = played(prompts=("Dehors un",)).visitor
+    played(visitor=me, prompts=("Dehors deux",))
+    played(visitor=me, prompts=("Dehors vide",), workshop_code="")  # an empty code: no room
+    played(visitor=me, prompts=("Soleil un",), workshop_code="SOLEIL42")
+    played(visitor=me, prompts=("Soleil deux",), workshop_code="SOLEIL42", reactions={(0, "a"): (True, [], "")})
+    played(visitor=me, prompts=("Lune",), workshop_code="LUNE7")
+    played(prompts=("Soleil voisin",), workshop_code="SOLEIL42")  # someone else in the same room
+    out = tmp_path / "release"
+
+    export(out)
+
+    tables = read_tables(out)
+    conversations = tables["conversations"]
+    by_prompt = dict(
+        zip(conversations.conversation_a.map(lambda c: c[0]["content"]), conversations.visitor_id, strict=True)
+    )
+    outside, room = by_prompt["Dehors un"], by_prompt["Soleil un"]
+    assert by_prompt["Dehors deux"] == by_prompt["Dehors vide"] == outside  # outside rooms: one id
+    assert by_prompt["Soleil deux"] == room  # in one room: one id
+    assert room != outside  # ... but not the one outside it
+    assert by_prompt["Lune"] not in (outside, room)  # nor another room's
+    assert by_prompt["Soleil voisin"] not in (outside, room, by_prompt["Lune"])
+    assert sorted(conversations.workshop) == [False] * 3 + [True] * 4
+    # Every table gives a battle the same pseudonym.
+    ids = dict(zip(conversations.id, conversations.visitor_id, strict=True))
+    votes, reactions, arena = tables["votes"], tables["reactions"], tables["arena_battles"]
+    assert dict(zip(votes.conversation_pair_id, votes.visitor_id, strict=True)) == ids
+    assert dict(zip(arena.question_id, arena.judge, strict=True)) == ids
+    assert list(reactions.visitor_id) == [room]
+    # The rooms' codes are in no table, no card, no file.
+    text = every_file_text(out)
+    assert "SOLEIL42" not in text and "LUNE7" not in text
+    assert all("room" not in table.columns and "workshop_code" not in table.columns for table in tables.values())
 
 
 def test_ids_are_a_keyed_blake2b_of_the_database_ids():
