@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -90,7 +91,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         self.watched: set[str] = set()  # sides whose task is a watch
         self.closed = False
         # One pacer per batch of answers started together (a turn, or a retried side).
-        self.pacers: list[Pacer] = []
+        self.pacers: list[tuple[Pacer, dict]] = []  # each with its sides' message ids
         self.pacer_tasks: set[asyncio.Task] = set()
         self.ended: set[str] = set()  # sides of the current answers that got their last frame
         self.held: list[Message] = []  # answers ended elsewhere, reported once the watched end
@@ -225,9 +226,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         the text the visitor saw, not what its model had generated beyond it. A side that had
         finished but was held for the other is cut there too (stopped). Runs after the sides'
         own writes, in the same database thread."""
-        shown: dict[str, str] = {}
-        for pacer in self.pacers:
-            shown.update(pacer.unshown())
+        shown = {messages[side]: text for pacer, messages in self.pacers for side, text in pacer.unshown().items()}
+        self.pacers = []  # applied once: a later turn or retry has pacers of its own
         if shown:
             await database_sync_to_async(_keep_shown)(self.battle_id, shown)
 
@@ -275,7 +275,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         pacer = None
         if jobs and settings.ARENA_PACE_STREAMS:
             pacer = Pacer(self._send, tuple(side for side, _job in jobs), settings.ARENA_PACE_CHARS_PER_S)
-            self.pacers = [p for p in self.pacers if p.unshown()] + [pacer]
+            messages = {side: job.message_id for side, job in jobs}
+            self.pacers = [(p, m) for p, m in self.pacers if p.unshown()] + [(pacer, messages)]
             task = asyncio.create_task(pacer.run())
             self.pacer_tasks.add(task)
             task.add_done_callback(self.pacer_tasks.discard)
@@ -603,12 +604,22 @@ def _answer_now(battle_id, message_id) -> tuple[Message | None, bool]:
     return message, message is not None and battles.turn_in_progress(message.turn_id)
 
 
-def _keep_shown(battle_id, shown: dict[str, str]) -> None:
-    """Cut the last turn's stored answers of these sides to the text shown (`_keep_what_was_shown`)."""
-    battle = Battle.objects.get(pk=battle_id)
-    for message in battles.last_turn_messages(battle).filter(side__in=shown):
-        if message.status not in UNFINISHED and message.content != shown[message.side]:
-            message.cut_to(shown[message.side])
+def _keep_shown(battle_id, shown: dict) -> None:
+    """Cut these stored answers (by message id) to the text shown (`_keep_what_was_shown`):
+    only an answer that ended and holds more than that text, and never once the battle is
+    voted (what was voted on stays as it was)."""
+    with transaction.atomic():
+        voted_at = Battle.objects.select_for_update().filter(pk=battle_id).values_list("voted_at", flat=True).first()
+        if voted_at is not None:
+            return
+        for message in Message.objects.filter(pk__in=shown, turn__battle_id=battle_id):
+            text = shown[message.pk]
+            if (
+                message.status not in UNFINISHED
+                and len(message.content) > len(text)
+                and message.content.startswith(text)
+            ):
+                message.cut_to(text)
 
 
 def _answers_now(battle_id, sides) -> list[Message]:

@@ -6,11 +6,14 @@ test_pacing.test_a_stop_after_both_answers_were_generated_keeps_what_was_shown.)
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 
-from arena import consumers
+from arena import battles, consumers
 from arena.models import Message
+from inference.client import Outcome
 from tests.arena.test_reconnect import communicator, finish_elsewhere, frames_by_side
 
 from .conftest import post_json
@@ -69,3 +72,104 @@ def test_a_remote_apis_own_failure_code_does_not_reach_the_browser(make_battle):
     assert consumers._last_frame(message)["code"] == "worker_error"
     message.error_code = "engine_down"
     assert consumers._last_frame(message)["code"] == "engine_down"
+
+
+# -- what a stop or a closed socket keeps, with scripted models --------------------------------
+class _Scripted:
+    """A model client whose answers are scripted texts, streamed three characters at a time."""
+
+    texts: list[tuple[str, float]] = []
+
+    def __init__(self, *args):
+        pass
+
+    def answer(self, backend, history, *, max_tokens, request_id):
+        return _ScriptedAnswer(*self.texts.pop(0))
+
+    async def aborted_energy(self, backend, request_id):
+        return None
+
+    async def aclose(self):
+        pass
+
+
+class _ScriptedAnswer:
+    def __init__(self, text, delay_s):
+        self.text, self.delay_s, self.chunks, self.ttft_ms, self.outcome = text, delay_s, 0, None, None
+
+    async def __aiter__(self):
+        for i in range(0, len(self.text), 3):
+            await asyncio.sleep(self.delay_s)
+            self.chunks += 1
+            self.ttft_ms = self.ttft_ms or 1
+            yield self.text[i : i + 3]
+        self.outcome = Outcome(prompt_tokens=3, completion_tokens=self.chunks, energy=None, ttft_ms=1)
+
+    def elapsed_ms(self):
+        return 10
+
+
+@pytest.fixture
+def scripted(monkeypatch, settings):
+    settings.ARENA_PACE_STREAMS = True
+    monkeypatch.setattr(consumers, "ModelClient", _Scripted)
+    _Scripted.texts = []
+    return _Scripted.texts
+
+
+async def _until(comm, done, timeout=20) -> list[dict]:
+    frames = []
+    while not done(frames):
+        frames.append(await comm.receive_json_from(timeout=timeout))
+    return frames
+
+
+def _ended(n):
+    return lambda frames: sum(f["type"] in ("done", "stopped", "error") for f in frames) >= n
+
+
+@database_sync_to_async
+def _answers(battle):
+    return {(m.turn.index, m.side): m for m in Message.objects.filter(turn__battle=battle).select_related("turn")}
+
+
+async def test_a_stop_keeps_what_was_shown_and_never_touches_a_later_answer(make_battle, owner, scripted):
+    """Stop: each side keeps the text shown. Then a retried side, voted on, and a socket closed
+    after the vote: the voted answer stays as it was (a stopped pacer once cut it again)."""
+    battle = await database_sync_to_async(make_battle)(turns=(("pending", "pending"),))
+    scripted += [("A" * 600, 0.005), ("B" * 600, 0.01)]
+    comm = communicator(battle, str(owner.pk))
+    assert (await comm.connect())[0]
+    frames = await _until(comm, lambda frames: sum(f["type"] == "delta" for f in frames) >= 6)
+    await comm.send_json_to({"type": "stop"})
+    frames += await _until(comm, _ended(2))
+    shown = {s: "".join(f["text"] for f in frames if f["type"] == "delta" and f["side"] == s) for s in "ab"}
+    stored = await _answers(battle)
+    for side in "ab":
+        assert stored[(0, side)].status == "stopped" and stored[(0, side)].content == shown[side]
+    assert len(shown["a"]) == len(shown["b"])  # paced together: the faster side's lead is not kept
+
+    scripted.append(("Une réponse reprise, entière.", 0.001))
+    await comm.send_json_to({"type": "retry", "side": "a"})
+    await _until(comm, lambda frames: any(f["type"] == "done" and f["side"] == "a" for f in frames))
+    await database_sync_to_async(battles.cast_vote)(battle, "a", {}, {})
+    await comm.disconnect()
+    stored = await _answers(battle)
+    assert stored[(0, "a")].status == "done" and stored[(0, "a")].content == "Une réponse reprise, entière."
+
+
+async def test_a_closed_socket_leaves_a_later_turn_whole(make_battle, owner, scripted):
+    battle = await database_sync_to_async(make_battle)(turns=(("pending", "pending"),))
+    scripted += [("A" * 600, 0.005), ("B" * 600, 0.005)]
+    comm = communicator(battle, str(owner.pk))
+    assert (await comm.connect())[0]
+    await _until(comm, lambda frames: sum(f["type"] == "delta" for f in frames) >= 4)
+    await comm.send_json_to({"type": "stop"})
+    await _until(comm, _ended(2))
+    scripted += [("Deuxième réponse de A.", 0.001), ("Deuxième réponse de B.", 0.001)]
+    await comm.send_json_to({"type": "prompt", "text": "Et ensuite ?"})
+    await _until(comm, _ended(2))
+    await comm.disconnect()
+    stored = await _answers(battle)
+    assert (stored[(1, "a")].status, stored[(1, "a")].content) == ("done", "Deuxième réponse de A.")
+    assert (stored[(1, "b")].status, stored[(1, "b")].content) == ("done", "Deuxième réponse de B.")
