@@ -291,6 +291,9 @@ def cast_vote(battle: Battle, choice: str, tags: dict[str, list[str]], comments:
             raise ArenaError(409, "answer_failed", _("An answer failed: retry it before voting."))
         if unfinished.exists():
             raise ArenaError(409, "answers_pending", _("Wait until both answers are finished before voting."))
+        if last.messages.filter(status=Message.Status.STOPPED, content="").exists():
+            # Stopped (or its socket closed) before its first word: there is nothing to judge.
+            raise ArenaError(409, "answer_empty", _("An answer was stopped before it began: retry it before voting."))
         vote = Vote.objects.create(battle=battle, choice=choice, tags=tags, comments=comments)
         PairVotes.count_one(battle.model_a_id, battle.model_b_id)
         battle.voted_at = timezone.now()

@@ -123,16 +123,18 @@ class EnergyRecord(BaseModel):
 
     measured: bool = False
     method: str = ""
-    energy_j: float | None = None
-    gpu_j: float | None = None
-    cpu_j: float | None = None
-    duration_s: float | None = None
+    # Joules and seconds are finite and never negative: a record that says otherwise is a
+    # broken worker's, refused where it arrives rather than failing the reveal after a vote.
+    energy_j: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    gpu_j: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    cpu_j: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    duration_s: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     devices: list[str] = Field(default_factory=list)
     avg_concurrency: float | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     sampling_period_s: float | None = None
-    queued_s: float | None = None
+    queued_s: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
     @property
     def has_figures(self) -> bool:

@@ -185,6 +185,19 @@ def test_it_refuses_a_vote_on_a_failed_answer(owner_client, make_battle):
     assert not Vote.objects.exists()
 
 
+def test_it_refuses_a_vote_on_an_answer_stopped_before_its_first_word(owner_client, make_battle):
+    """Stopped (or its socket closed) before the first token: nothing to judge, and a release
+    would leave the battle out as an empty answer. Retry it first; a stopped answer with text
+    is still a vote's to judge."""
+    battle = make_battle(turns=(("done", "stopped"),))
+    Message.objects.filter(turn__battle=battle, side="b").update(content="", html="")
+    response = _vote(owner_client, battle)
+    assert response.status_code == 409 and response.json()["error"]["code"] == "answer_empty"
+    assert not Vote.objects.exists()
+    Message.objects.filter(turn__battle=battle, side="b").update(content="Un début", html="<p>Un début</p>")
+    assert _vote(owner_client, battle).status_code == 200
+
+
 def test_it_answers_the_same_vote_twice_with_the_same_reveal(owner_client, make_battle):
     battle = make_battle()
     data = {"choice": "a", "tags": {"a": ["useful"], "b": []}, "comments": {"a": "", "b": "bof"}}

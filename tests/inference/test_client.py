@@ -189,3 +189,33 @@ async def test_the_energy_lookup_gives_up_at_once_on_a_worker_that_is_gone():
     finally:
         await client.aclose()
     assert finished is None and time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize("joules", [-0.5, float("nan"), float("inf")])
+async def test_an_impossible_energy_record_fails_the_answer_where_it_arrives(joules):
+    """A record with negative or non-finite joules used to be stored: the vote then committed
+    and answered 500 on every retry (its reveal could not be computed), and a NaN left the
+    answer "streaming" until its lease lapsed. It is the worker's error, met at once."""
+    import httpx
+
+    final = {
+        "choices": [{"delta": {"content": "!"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 2, "completion_tokens": 1},
+        "energy": {"measured": True, "method": "nvml", "energy_j": joules, "duration_s": 0.1},
+    }
+    body = b"data: " + json.dumps(final).encode() + b"\n\ndata: [DONE]\n\n"
+
+    def worker(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    client = ModelClient(timeout_s=10)
+    client._client = httpx.AsyncClient(transport=httpx.MockTransport(worker))
+    metered = Backend("http://worker.example", "m")
+    answer = client.answer(metered, HELLO, max_tokens=8, request_id=uuid.uuid4().hex)
+    try:
+        with pytest.raises(AnswerFailed) as failed:
+            _ = [delta async for delta in answer]
+    finally:
+        await client.aclose()
+    assert failed.value.code == "worker_error"
+    assert EnergyRecord(energy_j=0.0).energy_j == 0.0  # zero is a figure
