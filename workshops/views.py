@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from arena.battles import MODE_LABELS
 from arena.errors import ArenaError
 from arena.models import LLM
+from arena.nul import contains_nul
 from arena.views import home_context
 
 from . import rules
@@ -55,16 +56,21 @@ def create_page(request):
             "language": request.POST.get("language", "fr"),
             "modes": request.POST.getlist("modes") or None,
             "models": request.POST.getlist("models") or None,
+            # isdecimal, not isdigit: "²" is a digit that int() refuses.
             "max_participants": int(request.POST["max_participants"])
-            if request.POST.get("max_participants", "").strip().isdigit()
+            if request.POST.get("max_participants", "").strip().isdecimal()
             else None,
         }
         context["values"] = raw
+        invalid = _("Give the workshop a title of 1 to 120 characters, and a number of participants.")
+        if contains_nul(raw):  # PostgreSQL text cannot hold it (the JSON API refuses it too)
+            context["error"] = invalid
+            return render(request, "workshops/create.html", context, status=400)
         try:
             body = WorkshopBody.model_validate(raw)
             workshop, token = create_room(request, body)
         except ValidationError:
-            context["error"] = _("Give the workshop a title of 1 to 120 characters, and a number of participants.")
+            context["error"] = invalid
             return render(request, "workshops/create.html", context, status=400)
         except ArenaError as exc:
             context["error"] = exc.message
@@ -84,7 +90,11 @@ def join_lookup(request):
     code = normalize_code(request.GET.get("code", ""))
     if not code:
         return _message(request, ArenaError(400, "empty_code", _("Type the code your facilitator shows.")))
-    return HttpResponseRedirect(reverse("workshop-join", args=[code]))
+    try:  # a code no room has ("a/b") gets its message here, not an address built from it
+        workshop = rules.find(code)
+    except ArenaError as exc:
+        return _message(request, exc)
+    return HttpResponseRedirect(reverse("workshop-join", args=[workshop.code]))
 
 
 def join(request, code):
@@ -111,11 +121,11 @@ def join(request, code):
 
 def facilitator_link(request, code, token):
     """The link given at creation: keep the token in a cookie, go on without it in the URL."""
-    response = HttpResponseRedirect(reverse("workshop-facilitator", args=[normalize_code(code)]))
     try:
         workshop = rules.as_facilitator(code, token)
     except ArenaError as exc:
         return _message(request, exc)
+    response = HttpResponseRedirect(reverse("workshop-facilitator", args=[workshop.code]))
     remember_facilitator(response, request, workshop.code, token)
     return response
 

@@ -348,3 +348,21 @@ def test_staff_see_every_room_in_the_admin_without_its_token(room, django_user_m
     assert room_page.status_code == 200
     assert Workshop.objects.get(code=data["code"]).token_digest not in room_page.text
     assert headers["HTTP_AUTHORIZATION"][7:] not in room_page.text
+
+
+@pytest.mark.parametrize(
+    "request_, status",
+    [
+        (("get", "/w/", {"code": "a/b"}), 404),  # a code no room has, with a slash
+        (("get", "/w/-/animer/x/", None), 404),  # a code that normalizes to nothing
+        (("get", "/w/%20/animer/x/", None), 404),
+        (("post", "/ateliers/", {"title": "Atelier", "max_participants": "²"}), 201),  # not a number: the default
+        (("post", "/ateliers/", {"title": "T\x00"}), 400),  # PostgreSQL cannot store a NUL
+        (("post", "/ateliers/", {"title": "Atelier", "models": "heron\x00"}), 400),
+    ],
+)
+def test_odd_input_on_the_workshop_pages_gets_a_page_not_a_500(catalogue, clear_cache, request_, status):
+    method, url, data = request_
+    response = getattr(Client(), method)(url, data) if data is not None else Client().get(url)
+    assert response.status_code == status, response.content[:300]
+    assert Workshop.objects.count() == (1 if status == 201 else 0)
