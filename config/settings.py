@@ -127,13 +127,19 @@ elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
         }
 
 REDIS_URL = os.getenv("REDIS_URL", "")
+# A Redis that hangs (accepts, never answers) must not hold a request for long: the sync views
+# of a process share one thread, so every request behind it would wait. Redis answers a cache
+# call in well under a millisecond on its network; half a second is a dead Redis.
+REDIS_CACHE_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+# How long a view waits to tell a room's projector of a vote (workshops.live): best effort.
+WORKSHOP_NOTIFY_TIMEOUT_S = 1.0
 if REDIS_URL:
     # channels-redis blocks 5 s on BZPOPMIN; redis-py 8 also times socket reads out at 5 s by
     # default, so the two race and the consumer dies with TimeoutError. Give reads more room.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 1}]},
         }
     }
     CACHES = {
@@ -142,7 +148,7 @@ if REDIS_URL:
             "BACKEND": "config.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.getenv("CACHE_KEY_PREFIX", "arena"),
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+            "OPTIONS": REDIS_CACHE_OPTIONS,
         }
     }
 else:

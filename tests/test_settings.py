@@ -115,7 +115,7 @@ def test_it_switches_to_redis_with_redis_url():
     url = "redis://127.0.0.1:6379/0"
     s = _settings(REDIS_URL=url)
     assert s["channel_layer"] == "channels_redis.core.RedisChannelLayer"
-    assert s["channel_hosts"] == [{"address": url, "socket_timeout": 15}]
+    assert s["channel_hosts"] == [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 1}]
     assert s["cache"] == "config.cache.ResilientRedisCache"  # misses while Redis restarts (test_cache_down.py)
     assert s["cache_location"] == url
     assert s["broker"] == url and s["result_backend"] == url

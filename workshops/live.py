@@ -9,10 +9,12 @@ web process, so a vote cast through one process reaches a dashboard served by an
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
 
@@ -29,8 +31,16 @@ def _send(code: str) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+
+    async def notify():
+        # Bounded: a Redis that hangs would hold the vote's thread (and every request queued
+        # behind it) for the layer's socket timeout, 15 s.
+        await asyncio.wait_for(
+            layer.group_send(group_name(code), {"type": "room.changed"}), settings.WORKSHOP_NOTIFY_TIMEOUT_S
+        )
+
     try:
-        async_to_sync(layer.group_send)(group_name(code), {"type": "room.changed"})
+        async_to_sync(notify)()
     except Exception:  # a dashboard missing one update must not fail a participant's vote
         log.warning("room %s: could not notify its dashboard", code, exc_info=True)
 
