@@ -16,7 +16,6 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
 from config.handlers import event_loop
@@ -139,8 +138,17 @@ def api_view(*methods: str):
 
     def decorate(view):
         @wraps(view)
-        @require_http_methods(list(methods))
         def wrapper(request, *args, **kwargs):
+            if request.method not in methods:  # Django's own 405 has an empty body
+                response = _error_response(
+                    ArenaError(
+                        405,
+                        "method_not_allowed",
+                        _("This address does not take %(method)s requests.") % {"method": request.method[:16]},
+                    )
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
             try:
                 return view(request, *args, **kwargs)
             except ArenaError as exc:

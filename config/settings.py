@@ -170,6 +170,8 @@ LEADERBOARD_COMPUTES_PER_MINUTE_IP = envint("LEADERBOARD_COMPUTES_PER_MINUTE_IP"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = []
 
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"  # JSON under /api/, in the visitor's language
+
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", "Français"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "arena" / "locale"]
