@@ -15,7 +15,7 @@ export async function postJSON(url, body) {
   try { data = await response.json(); } catch { data = null; }
   if (!response.ok) {
     // Every answer of ours carries a message in the visitor's language; a proxy's may not.
-    const message = (data && data.error && data.error.message) || document.documentElement.dataset.failed || response.statusText;
+    const message = (data && data.error && data.error.message) || document.body.dataset.failed || response.statusText;
     throw Object.assign(new Error(message), { status: response.status, code: data && data.error && data.error.code });
   }
   return data;
