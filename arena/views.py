@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Max, Sum
+from django.db.models import Max, Q, Sum
 from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone, translation
@@ -16,6 +16,7 @@ import footprint
 from . import battles
 from .battles import UNFINISHED
 from .errors import ArenaError
+from .impacts import deployment_profile
 from .models import Attempt, Message, Visitor, Vote
 from .picture import bars_svg
 from .reveal import build_reveal
@@ -39,32 +40,44 @@ def _lang() -> str:
     return (translation.get_language() or "fr")[:2]
 
 
-def _voted_energy_wh(**filters) -> float:
-    """Wh of every try of the answers of voted battles matching `filters` (one aggregate).
+def _voted_energy(**filters) -> tuple[float, float]:
+    """(Wh, Wh of measured tries) over every try of the answers of voted battles matching
+    `filters` (one aggregate). Energy at the servers, as the tries store it.
 
     Only voted battles count: a total that moved when one side of an unvoted battle
     finished would tell that side's energy, and so its model, before the vote."""
-    total = Attempt.objects.filter(message__turn__battle__voted_at__isnull=False, **filters).aggregate(
-        j=Sum("energy_j")
-    )["j"]
-    return (total or 0.0) / 3600.0
+    sums = Attempt.objects.filter(message__turn__battle__voted_at__isnull=False, **filters).aggregate(
+        j=Sum("energy_j"), measured_j=Sum("energy_j", filter=Q(measured=True))
+    )
+    return (sums["j"] or 0.0) / 3600.0, (sums["measured_j"] or 0.0) / 3600.0
+
+
+def _total(wh: float, measured_wh: float, lang: str, pue: float) -> dict:
+    """A total for the page: Wh at the servers, Wh with the data centre (x the deployment
+    profile's central PUE, as the reveal), the equivalent of the latter (the basis
+    fixtures/footprint/equivalents.yaml defines them on), and the share of the energy that
+    was measured (the rest is estimated: the CPU-time model, EcoLogits); None without energy."""
+    wall = wh * pue
+    return {
+        "wh": wh,
+        "wall_wh": wall,
+        "measured_share": measured_wh / wh if wh else None,
+        "equivalents": footprint.pick_equivalents("energy_wh", wall, lang)[:1] if wall else [],
+    }
 
 
 def _energy_totals(visitor_id: str) -> dict:
-    """The visitor's total today and the platform's total, in Wh, with an equivalent."""
+    """The visitor's total today and the platform's total (voted battles only), each with
+    its data-centre figure, an equivalent and its measured share."""
     today = timezone.localdate()
-    mine = _voted_energy_wh(message__turn__battle__visitor_id=visitor_id, message__turn__battle__created_at__date=today)
+    mine = _voted_energy(message__turn__battle__visitor_id=visitor_id, message__turn__battle__created_at__date=today)
     # A voted battle's tries never change, so the total changes only with a new vote:
-    # the newest vote's id (an index lookup) keys the cached sum.
+    # the newest vote's id (an index lookup) keys the cached sums.
     newest_vote = Vote.objects.aggregate(newest=Max("id"))["newest"]
-    platform = cache.get_or_set(f"platform_energy_wh:{newest_vote}", _voted_energy_wh, 3600)
+    platform = cache.get_or_set(f"platform_energy:{newest_vote}", _voted_energy, 3600)
     lang = _lang()
-    return {
-        "mine_wh": mine,
-        "mine_equivalents": footprint.pick_equivalents("energy_wh", mine, lang)[:1] if mine else [],
-        "platform_wh": platform,
-        "platform_equivalents": footprint.pick_equivalents("energy_wh", platform, lang)[:1] if platform else [],
-    }
+    pue = deployment_profile().pue.value
+    return {"mine": _total(*mine, lang, pue), "platform": _total(*platform, lang, pue)}
 
 
 def home_context(request) -> dict:

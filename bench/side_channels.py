@@ -65,7 +65,7 @@ PROMPTS = [
     "Comment marche une pompe à chaleur ?",
 ]
 UNITS_WH = {"mWh": 1e-3, "Wh": 1.0, "kWh": 1e3}
-MINE = re.compile(r"Vos duels aujourd'hui : ([\d\u00a0\u202f ,]+)\u00a0(mWh|Wh|kWh)")
+MINE = re.compile(r"Vos duels votés aujourd'hui : ([\d\u00a0\u202f ,]+)\u00a0(mWh|Wh|kWh)")
 
 
 def read_wh(html: str) -> float:

@@ -192,6 +192,8 @@ CSV_COLUMNS = [
     "wh_b",
     "measured_a",
     "measured_b",
+    "method_a",
+    "method_b",
 ]
 
 
@@ -213,12 +215,15 @@ def battles_csv(request, code):
         .annotate(n_turns=Count("turns"))
         .order_by("created_at")
     )
+    # Per side, over its tries with a figure (as exports/frames.py `_metered`): J, every one
+    # measured, their methods. A side none of whose tries has a figure is absent: its wh,
+    # measured and method cells stay empty ("not measured", never 0 Wh).
     energy: dict = {}
-    for battle_id, side, joules, measured in Attempt.objects.filter(
-        message__turn__battle__workshop_code=workshop.code
-    ).values_list("message__turn__battle_id", "message__side", "energy_j", "measured"):
-        total, all_measured = energy.get((battle_id, side), (0.0, True))
-        energy[(battle_id, side)] = (total + (joules or 0.0), all_measured and bool(measured))
+    for battle_id, side, joules, measured, method in Attempt.objects.filter(
+        message__turn__battle__workshop_code=workshop.code, energy_j__isnull=False
+    ).values_list("message__turn__battle_id", "message__side", "energy_j", "measured", "method"):
+        total, all_measured, methods = energy.get((battle_id, side), (0.0, True, set()))
+        energy[(battle_id, side)] = (total + joules, all_measured and bool(measured), methods | ({method} - {""}))
     tokens: dict = {}
     for battle_id, side, n in Message.objects.filter(turn__battle__workshop_code=workshop.code).values_list(
         "turn__battle_id", "side", "completion_tokens"
@@ -234,7 +239,9 @@ def battles_csv(request, code):
         ]
         row.append(battle.n_turns)
         row += [tokens.get((battle.id, s), 0) for s in ("a", "b")]
-        row += [round(energy.get((battle.id, s), (0.0, True))[0] / 3600.0, 6) for s in ("a", "b")]
-        row += [energy.get((battle.id, s), (0.0, False))[1] for s in ("a", "b")]
+        sides = [energy.get((battle.id, s)) for s in ("a", "b")]
+        row += ["" if e is None else round(e[0] / 3600.0, 6) for e in sides]
+        row += ["" if e is None else e[1] for e in sides]
+        row += ["" if e is None else "+".join(sorted(e[2])) for e in sides]
         writer.writerow(row)
     return response

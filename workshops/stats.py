@@ -20,7 +20,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 import footprint
-from arena.models import Attempt, Battle, Message, Vote
+from arena.impacts import deployment_profile
+from arena.models import Attempt, Battle, Vote
 
 from .models import Workshop
 
@@ -50,23 +51,37 @@ def debate_questions(lang: str) -> list[dict]:
     ]
 
 
-def _energy(battles) -> tuple[float, int]:
-    """(Wh over every try, answers finished) of the voted battles among `battles`."""
-    voted = battles.filter(voted_at__isnull=False)
-    joules = Attempt.objects.filter(message__turn__battle__in=voted).aggregate(j=Sum("energy_j"))["j"] or 0.0
-    answers = Message.objects.filter(turn__battle__in=voted, status=Message.Status.DONE).count()
-    return joules / 3600.0, answers
+def _energy(battles) -> dict:
+    """The energy of the voted battles among `battles`, in one aggregate: Wh over every try
+    (at the servers, as the tries store it), the Wh of measured tries, and the answers with
+    a figure.
+
+    `answers` counts the answers at least one of whose tries has a figure, finished, stopped
+    or failed: the same set the Wh sums over (a try without a figure adds nothing), so Wh per
+    answer divides like by like, and a room that stops answers does not look costlier."""
+    sums = Attempt.objects.filter(message__turn__battle__in=battles.filter(voted_at__isnull=False)).aggregate(
+        j=Sum("energy_j"),
+        measured_j=Sum("energy_j", filter=Q(measured=True)),
+        answers=Count("message", filter=Q(energy_j__isnull=False), distinct=True),
+    )
+    return {
+        "wh": (sums["j"] or 0.0) / 3600.0,
+        "measured_wh": (sums["measured_j"] or 0.0) / 3600.0,
+        "answers": sums["answers"],
+    }
+
+
+def _per_answer(energy: dict) -> float | None:
+    return energy["wh"] / energy["answers"] if energy["answers"] else None
 
 
 def _arena_wh_per_answer() -> float | None:
-    """The whole arena's Wh per answer, cached until the next vote anywhere."""
+    """The whole arena's Wh per answer, on the room's basis (`_energy`), cached until the
+    next vote anywhere."""
     newest_vote = Vote.objects.aggregate(newest=Max("id"))["newest"]
-
-    def compute():
-        wh, answers = _energy(Battle.objects.all())
-        return wh / answers if answers else None
-
-    return django_cache.get_or_set(f"arena_wh_per_answer:{newest_vote}", compute, 3600)
+    return django_cache.get_or_set(
+        f"arena_wh_per_answer_with_figures:{newest_vote}", lambda: _per_answer(_energy(Battle.objects.all())), 3600
+    )
 
 
 def _leaderboard(code: str) -> dict:
@@ -86,6 +101,8 @@ def _leaderboard(code: str) -> dict:
             "upper": round(r["upper"], 1),
             "votes": r["votes"],
             "wh_per_1k_tokens": r["wh_per_1k_tokens"],
+            # Share of the model's answers every try of which was measured (the leaderboard's).
+            "measured_share": r["measured_share"],
         }
         for r in board["rows"]
     ]
@@ -124,8 +141,12 @@ def room_stats(workshop: Workshop, lang: str = "fr") -> dict:
     with translation.override(lang):
         battles = Battle.objects.filter(workshop_code=workshop.code)
         counts = battles.aggregate(battles=Count("id"), votes=Count("id", filter=Q(voted_at__isnull=False)))
-        wh, answers = _energy(battles)
-        room_per_answer = wh / answers if answers else None
+        energy = _energy(battles)
+        wh = energy["wh"]
+        # Equivalents are defined on the energy at the wall (fixtures/footprint/equivalents.yaml):
+        # the servers' energy x the deployment profile's central PUE, as the reveal computes it.
+        wall_wh = wh * deployment_profile().pue.value
+        room_per_answer = _per_answer(energy)
         arena_per_answer = _arena_wh_per_answer()
         return {
             "code": workshop.code,
@@ -137,13 +158,17 @@ def room_stats(workshop: Workshop, lang: str = "fr") -> dict:
             "votes": counts["votes"],
             "energy": {
                 "wh": wh,
-                "answers": answers,
+                "wall_wh": wall_wh,
+                # Share of the Wh measured by a meter (NVML, RAPL); the rest is estimated
+                # (the CPU-time model, EcoLogits). None without energy.
+                "measured_share": energy["measured_wh"] / wh if wh else None,
+                "answers": energy["answers"],
                 "wh_per_answer": room_per_answer,
                 "arena_wh_per_answer": arena_per_answer,
                 "ratio_to_arena": room_per_answer / arena_per_answer
                 if room_per_answer is not None and arena_per_answer
                 else None,
-                "equivalents": footprint.pick_equivalents("energy_wh", wh, lang)[:3] if wh else [],
+                "equivalents": footprint.pick_equivalents("energy_wh", wall_wh, lang)[:3] if wall_wh else [],
             },
             "leaderboard": _leaderboard(workshop.code),
             **_votes(battles),

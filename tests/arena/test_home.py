@@ -11,11 +11,11 @@ from django.utils import timezone
 from django.utils.html import escape
 
 import footprint
-from arena.models import LLM, Battle
+from arena.models import LLM, Battle, Message
 from arena.templatetags.arena_format import num, wh
 from arena.visitors import COOKIE
 
-from .conftest import post_json
+from .conftest import add_attempt, energy_record, post_json
 
 pytestmark = pytest.mark.django_db
 
@@ -84,6 +84,14 @@ def test_it_hides_the_terms_from_a_visitor_who_accepted_them(owner_client):
 
 
 # -- energy totals ------------------------------------------------------------------------
+PUE = footprint.default_profile().pue.value  # the reveal's: arena.impacts.deployment_profile
+
+
+def _english(client):
+    client.cookies["django_language"] = "en"
+    return client
+
+
 def test_it_shows_the_platform_and_the_visitor_totals(owner_client, stranger, make_battle):
     make_battle(energy_a_j=7200, energy_b_j=3600, vote="a")  # the owner's today: 3 Wh
     make_battle(visitor=stranger, energy_a_j=18000, energy_b_j=7200, vote="b")  # someone else's: 7 Wh
@@ -93,34 +101,67 @@ def test_it_shows_the_platform_and_the_visitor_totals(owner_client, stranger, ma
 
     totals = _totals(_html(owner_client.get("/")))
 
-    mine = footprint.pick_equivalents("energy_wh", 3.0, "fr")[0]
-    platform = footprint.pick_equivalents("energy_wh", 12.0, "fr")[0]
-    assert f"Vos duels aujourd'hui : {wh(3.0)}" in totals
-    assert wh(3.0) == "3,0\u00a0Wh"
+    # Equivalents translate the energy at the wall: the servers' energy x the reveal's PUE.
+    mine = footprint.pick_equivalents("energy_wh", 3.0 * PUE, "fr")[0]
+    platform = footprint.pick_equivalents("energy_wh", 12.0 * PUE, "fr")[0]
+    assert wh(3.0) == "3,0\u00a0Wh" and wh(12.0) == "12\u00a0Wh"
+    assert f"{wh(3.0)} ({wh(3.0 * PUE)}" in totals
     assert f"{num(mine['value'])} {escape(mine['label'])}" in totals
-    assert f"{wh(12.0)}" in totals and wh(12.0) == "12\u00a0Wh"
+    assert f"{wh(12.0)} ({wh(12.0 * PUE)}" in totals
     assert f"{num(platform['value'])} {escape(platform['label'])}" in totals
 
 
 def test_it_shows_the_totals_in_english(owner_client, make_battle):
     make_battle(energy_a_j=7200, energy_b_j=3600, vote="a")
-    owner_client.post("/i18n/setlang/", {"language": "en", "next": "/"})
 
-    totals = _totals(_html(owner_client.get("/")))
+    totals = _totals(_html(_english(owner_client).get("/")))
 
-    equivalent = footprint.pick_equivalents("energy_wh", 3.0, "en")[0]
-    assert "Your battles today: 3.0\u00a0Wh" in totals
-    assert "All battles on this arena so far: 3.0\u00a0Wh" in totals
+    equivalent = footprint.pick_equivalents("energy_wh", 3.0 * PUE, "en")[0]
+    assert "Your voted battles today: 3.0\u00a0Wh (3.6\u00a0Wh with the data centre" in totals
+    assert "All voted battles on this arena so far: 3.0\u00a0Wh (3.6\u00a0Wh with the data centre" in totals
     assert f"the same as {num(equivalent['value'])} {escape(equivalent['label'])}" in totals
+
+
+def test_it_gives_the_equivalents_of_the_data_centre_energy(owner_client, make_battle):
+    """fixtures/footprint/equivalents.yaml defines energy equivalents on the energy at the
+    wall: the totals' equivalents are those of the servers' energy x the reveal's PUE."""
+    make_battle(energy_a_j=7200, energy_b_j=3600, vote="a")  # 3 Wh at the servers
+
+    totals = _totals(_html(_english(owner_client).get("/")))
+
+    wall = footprint.pick_equivalents("energy_wh", 3.0 * PUE, "en")[0]
+    servers = footprint.pick_equivalents("energy_wh", 3.0, "en")[0]
+    assert num(wall["value"]) != num(servers["value"])
+    assert f"{num(wall['value'])} {escape(wall['label'])}" in totals
+    assert f"{num(servers['value'])} {escape(servers['label'])}" not in totals
+
+
+def test_it_says_how_much_of_the_total_was_measured(owner_client, make_battle):
+    """A total adds meter readings and estimates: it says which share of its energy was measured."""
+    battle = make_battle(energy_a_j=7200, energy_b_j=3600, vote="a")  # CPU-time model: estimated
+    # A second try at side a, measured by NVML: 10.8 kJ in all, 3.6 kJ of it measured.
+    add_attempt(Message.objects.get(turn__battle=battle, side="a"), energy_record(3600, measured=True, method="nvml"))
+
+    totals = _totals(_html(_english(owner_client).get("/")))
+
+    assert totals.count("25% of this energy was measured, the rest estimated.") == 2  # the visitor's, the arena's
+
+
+def test_it_says_nothing_is_measured_when_nothing_is(owner_client, make_battle):
+    make_battle(energy_a_j=7200, energy_b_j=3600, vote="a")
+
+    totals = _totals(_html(_english(owner_client).get("/")))
+
+    assert totals.count("0% of this energy was measured, the rest estimated.") == 2
 
 
 def test_it_shows_only_the_platform_total_to_a_newcomer(client, make_battle):
     make_battle(energy_a_j=7200, energy_b_j=3600, vote="a")
 
-    totals = _totals(_html(client.get("/")))
+    totals = _totals(_html(_english(client).get("/")))
 
-    assert "Vos duels" not in totals
-    assert "Tous les duels de cette arène jusqu'ici : 3,0\u00a0Wh" in totals
+    assert "Your voted battles" not in totals
+    assert "All voted battles on this arena so far: 3.0\u00a0Wh" in totals
 
 
 def test_it_counts_no_energy_of_an_unvoted_battle(owner_client, make_battle):
@@ -145,13 +186,13 @@ def test_it_sums_the_totals_in_the_database(owner_client, make_battle, django_as
     with django_assert_max_num_queries(6):
         response = owner_client.get("/")
     # 5 battles x (7.2 J + 3.6 J), every turn's tries summed.
-    assert f"jusqu'ici : {wh(5 * 10.8 / 3600)}" in _totals(_html(response))
+    assert f"{wh(5 * 10.8 / 3600)} (" in _totals(_html(response))
 
 
 def test_it_shows_a_zero_total_on_an_empty_arena(client, db):
-    totals = _totals(_html(client.get("/")))
-    assert "0\u00a0Wh" in totals
-    assert "Vos duels" not in totals
+    totals = _totals(_html(_english(client).get("/")))
+    assert "All voted battles on this arena so far: 0\u00a0Wh." in totals
+    assert "Your voted battles" not in totals and "measured" not in totals
 
 
 # -- blindness ----------------------------------------------------------------------------
