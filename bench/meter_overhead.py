@@ -251,9 +251,9 @@ def main() -> int:
         off.wait_ready()
 
         cpu = {
-            "on": CpuTimeSource(pid=on.proc.pid, watts_per_core=1.0),
-            "off": CpuTimeSource(pid=off.proc.pid, watts_per_core=1.0),
-            "engine": CpuTimeSource(pid=engine.pid, watts_per_core=1.0),
+            "on": CpuTimeSource(pid=on.proc.pid, watts_per_core=1.0, threads_per_core=1.0),
+            "off": CpuTimeSource(pid=off.proc.pid, watts_per_core=1.0, threads_per_core=1.0),
+            "engine": CpuTimeSource(pid=engine.pid, watts_per_core=1.0, threads_per_core=1.0),
         }
         # Idle first: the workers' CPU with no request is the sampler thread's cost (and the
         # engine health probe, the same in both).

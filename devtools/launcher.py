@@ -101,7 +101,11 @@ def start_worker(
     """A worker for `model_dir`, started (call `wait_ready`). With `batching`, a transformers
     engine runs with continuous batching (bench/engine_batching.py, tiny model on 2 shared
     CPU cores: about the same tokens/s with 1 stream, 2.4 to 7 times with 8 and 4.4 to 10 times
-    with 32); without it, it takes every sampling parameter and runs one request at a time."""
+    with 32); without it, it takes every sampling parameter and runs one request at a time.
+    Unless `extra` names `--gpus` or `--device cuda`, the engine runs on CPU, and so does the
+    worker's meter (`--meter auto`: RAPL, else the CPU-time model), even on a host with GPUs:
+    reading them would label every demo worker `nvml, measured` and charge each the same
+    GPUs' idle draw."""
     # The port is bound and listening here, and the worker inherits the socket: from now until
     # the worker stops, no other process (another worker's engine picking a free port, an
     # outgoing connection) can take it, and a health check never reaches someone else.

@@ -71,18 +71,20 @@ def _side_figures(side: str) -> tuple[Column, ...]:
         _col(
             f"energy_j_{side}",
             pa.float64(),
-            f"energy of every try at side {s}'s answers as metered by its worker (null: no try reported a figure)",
+            f"energy of every try at side {s}'s answers, as its worker metered it, or EcoLogits' estimate "
+            "(divided by the PUE) for a remote API model (null: no try reported a figure)",
             "J",
         ),
         _col(
             f"energy_method_{side}",
             pa.string(),
-            "how those tries were metered (nvml, rapl, cpu-time-model...; '+' joins several)",
+            "how those tries were metered or estimated (nvml, nvml-power-polling, rapl, cpu-time-model, ecologits, "
+            "off...; '+' joins several)",
         ),
         _col(
             f"energy_measured_{side}",
             pa.bool_(),
-            "true when every try with a figure was read from a hardware counter (NVML, RAPL)",
+            "true when every try with a figure was read from hardware (NVML counter or power polling, RAPL)",
         ),
         _col(
             f"ecologits_wh_{side}",
@@ -201,16 +203,43 @@ ENERGY = Table(
         _col("outcome", pa.string(), "done, stopped, error or unknown (tries stored before outcomes were recorded)"),
         _col("prompt_tokens", pa.int64(), "prompt tokens, chat template and earlier turns included", "tokens"),
         _col("completion_tokens", pa.int64(), "generated tokens", "tokens"),
-        _col("energy_j", pa.float64(), "energy charged to the request (null: the worker reported no figure)", "J"),
+        _col(
+            "energy_j",
+            pa.float64(),
+            "energy charged to the request by its worker, or EcoLogits' estimate divided by the PUE for a remote "
+            "API model (method ecologits) (null: no figure, e.g. method off)",
+            "J",
+        ),
         _col("gpu_j", pa.float64(), "of which accelerators (NVML)", "J"),
-        _col("cpu_j", pa.float64(), "of which CPU package (RAPL, or the CPU-time model)", "J"),
+        _col(
+            "cpu_j",
+            pa.float64(),
+            "CPU packages (RAPL: whole packages, shared by every process on the host) or the CPU-time model; "
+            "on a GPU worker it sits beside gpu_j and is not included in energy_j, without a GPU it is energy_j",
+            "J",
+        ),
         _col("duration_s", pa.float64(), "duration the worker metered", "s"),
         _col(
             "avg_concurrency", pa.float64(), "mean number of requests the engine served at once meanwhile", "requests"
         ),
-        _col("devices", pa.list_(pa.string()), "devices metered"),
-        _col("method", pa.string(), "nvml, nvml-power (power polling), rapl or cpu-time-model"),
-        _col("measured", pa.bool_(), "read from a hardware counter (NVML, RAPL); false for the CPU-time model"),
+        _col(
+            "devices",
+            pa.list_(pa.string()),
+            "devices metered: GPU names, RAPL packages, the CPU-time model's scope (the engine's processes or the "
+            "whole host), or 'remote API (provider)' for an estimate",
+        ),
+        _col(
+            "method",
+            pa.string(),
+            "nvml (GPU energy counter), nvml-power-polling (GPU power polled and integrated, on GPUs without the "
+            "counter), rapl (CPU package counter), cpu-time-model (CPU time x power per core, estimated), "
+            "ecologits (remote API, estimated) or off (worker run without a meter, no figure)",
+        ),
+        _col(
+            "measured",
+            pa.bool_(),
+            "read from hardware (nvml, nvml-power-polling, rapl); false for cpu-time-model, ecologits and off",
+        ),
         _col("sampling_period_s", pa.float64(), "the meter's sampling period", "s"),
         _col(
             "ecologits_energy_wh",

@@ -19,10 +19,10 @@ _FORMULAS = [
         "formula": "E = energy_j / 3600",
         "unit": "Wh",
         "label": {
-            "fr": "Énergie mesurée sur les accélérateurs (compteur NVML), répartie entre les requêtes actives "
-            "au prorata des jetons traités",
-            "en": "Energy measured on the accelerators (NVML counter), split among the active requests in "
-            "proportion to the tokens each processed",
+            "fr": "Énergie mesurée sur les accélérateurs (compteur NVML ; sans GPU : RAPL, ou le modèle temps CPU, "
+            "estimé), répartie entre les requêtes actives au prorata des jetons traités",
+            "en": "Energy measured on the accelerators (NVML counter; without a GPU: RAPL, or the CPU-time model, "
+            "estimated), split among the active requests in proportion to the tokens each processed",
         },
     },
     {
@@ -110,15 +110,57 @@ _LIMITS = [
     (
         "idle_energy",
         "L'énergie des GPU au repos (aucune requête active) n'est imputée à aucune requête ; elle est publiée "
-        "à part par le worker.",
-        "Energy of idle GPUs (no active request) is charged to no request; the worker reports it separately.",
+        "à part par le worker. Mais pendant un intervalle où au moins une requête tourne, toute la "
+        "consommation du GPU, sa puissance de base (au repos) comprise, est imputée aux requêtes en cours : "
+        "à faible charge, cette base fait l'essentiel du chiffre d'une réponse.",
+        "Energy of idle GPUs (no active request) is charged to no request; the worker reports it separately. "
+        "But during an interval in which at least one request runs, the GPU's whole draw, its baseline (idle) "
+        "power included, is charged to the requests running then: at low load this baseline makes up most "
+        "of an answer's figure.",
+    ),
+    (
+        "counter_refresh",
+        "NVML met à jour le compteur d'énergie toutes les 20 à 100 ms environ sur les GPU récents "
+        "(documentation PETSc), et sur A100 et H100 la puissance n'est échantillonnée que sur 25 % du temps "
+        "(arXiv:2312.02741) : le chiffre d'une requête courte, de quelques intervalles, est moins fiable. "
+        "L'outil qui mesure le rafraîchissement réel, la puissance au repos et les J par jeton sur GPU "
+        "(bench/gpu_energy.py) n'a pas encore tourné sur un GPU.",
+        "NVML updates the energy counter about every 20 to 100 ms on newer GPUs (PETSc documentation), and "
+        "A100 and H100 sample power over only 25% of the runtime (arXiv:2312.02741): the figure of a short "
+        "request, a few intervals long, is less reliable. The bench that measures the actual refresh, the "
+        "idle power and J per token on a GPU (bench/gpu_energy.py) has not yet run on a GPU.",
     ),
     (
         "not_measured",
-        "Sans compteur GPU, l'énergie vient de RAPL ou d'un modèle temps CPU × puissance, et est marquée "
-        "« non mesurée ». Les modèles distants sont estimés par EcoLogits, et marqués comme tels.",
-        "Without a GPU counter, energy comes from RAPL or a CPU-time × power model and is marked "
-        "'not measured'. Remote models are estimated with EcoLogits and marked so.",
+        "Les GPU sans compteur d'énergie sont mesurés en relevant leur puissance, intégrée dans le temps "
+        "(méthode nvml-power-polling, mesurée). Sans GPU, l'énergie vient de RAPL, le compteur matériel des "
+        "processeurs : mesurée, mais du boîtier processeur entier, partagé par tous les processus de l'hôte "
+        "(serveur web, base de données, autres workers). En dernier recours, un modèle temps CPU × puissance "
+        "par cœur (méthode cpu-time-model), marqué « non mesuré » ; attaché à un moteur déjà lancé "
+        "(--upstream), il compte le temps CPU de toute la machine (ses devices le disent). Les modèles "
+        "distants sont estimés par EcoLogits, et marqués comme tels.",
+        "GPUs without an energy counter are measured by polling their power, integrated over time (method "
+        "nvml-power-polling, measured). Without a GPU, energy comes from RAPL, the CPU's hardware energy "
+        "counter: measured, but of the whole CPU package, shared by every process on the host (web server, "
+        "database, other workers). As a last resort, a CPU time × power per core model (method "
+        "cpu-time-model), marked 'not measured'; attached to an engine already running (--upstream), it "
+        "counts the whole machine's CPU time (its devices say so). Remote models are estimated with "
+        "EcoLogits and marked so.",
+    ),
+    (
+        "cpu_model",
+        "Le modèle temps CPU facture une seconde CPU au TDP d'un processeur courant divisé par ses cœurs "
+        "physiques, divisé encore par le nombre de threads matériels par cœur lu sur la machine (/proc compte "
+        "le temps par processeur logique). Le TDP est un plafond de conception, pas une consommation "
+        "mesurée ; et un cœur dont un seul des deux threads travaille est sous-estimé, jusqu'à 2×. La "
+        "constante a une fourchette (fixtures/meter.yaml, tableau des constantes de la méthodologie), mais "
+        "l'enregistrement d'énergie n'a pas de champ de fourchette : seule la valeur centrale y figure.",
+        "The CPU-time model charges a CPU second the TDP of a common CPU divided by its physical cores, "
+        "divided again by the hardware threads per core read from the machine (/proc counts time per "
+        "logical CPU). TDP is a design ceiling, not a measured draw; and a core on which only one of two "
+        "threads works is understated, by up to 2×. The constant has a range (fixtures/meter.yaml, the "
+        "methodology's constants table), but the energy record has no range field: only the central value "
+        "is in it.",
     ),
     (
         "average_mix",
@@ -143,6 +185,16 @@ _LIMITS = [
 ]
 
 
+def _meter_constants() -> list[data.Constant]:
+    """The inference worker's constants (fixtures/meter.yaml): the CPU-time model's power per core, with
+    its range, and the sampling period."""
+    import yaml  # as footprint.data: `import footprint` needs only the standard library
+
+    with open(data.FIXTURES_DIR / "meter.yaml", encoding="utf-8") as fd:
+        raw = yaml.safe_load(fd)
+    return [data.make_constant(key, raw[key]) for key in ("cpu_watts_per_core", "default_sampling_period_s")]
+
+
 def _text(entry: dict[str, str], lang: str) -> str:
     return entry[lang]
 
@@ -153,6 +205,7 @@ def methodology(lang: str = "fr", profile: DeploymentProfile | None = None) -> d
         raise ValueError(f"lang must be 'fr' or 'en', got {lang!r}")
     profile = profile or default_profile()
     constants = [profile.pue.to_dict(), profile.wue.to_dict(), profile.hardware_lifetime.to_dict()]
+    constants += [constant.to_dict() for constant in _meter_constants()]
     for group in (data.accelerators(), data.servers()):
         for hardware in group.values():
             for constant in (hardware.gwp, hardware.adpe, hardware.pe):

@@ -31,7 +31,12 @@ def serve_parser(sub) -> None:
         help="serve on this inherited, already listening socket instead of --host/--port (the launcher "
         "binds the port before the engine loads, so no other process can take it meanwhile)",
     )
-    p.add_argument("--gpus", type=_gpus, default=[], help="GPU indices, e.g. 0,1 (tensor parallel over them)")
+    p.add_argument(
+        "--gpus",
+        type=_gpus,
+        default=[],
+        help="GPU indices in PCI bus order, e.g. 0,1 (tensor parallel over them); the meter reads exactly these",
+    )
     p.add_argument("--device", help="transformers only: cpu, cuda, cuda:0 (default: cuda if --gpus else cpu)")
     p.add_argument("--upstream", help="attach to an engine already running at this URL instead of launching one")
     p.add_argument("--engine-port", type=int, help="port for the launched engine (default: a free one)")
@@ -51,7 +56,9 @@ def serve_parser(sub) -> None:
         "--meter",
         choices=["auto", "nvml", "rapl", "cpu", "off"],
         default="auto",
-        help="power source; off: no energy record (benchmarks of the meter's cost only)",
+        help="power source; auto: NVML where the engine uses a GPU (--gpus, vLLM, transformers on cuda; "
+        "the GPUs of --gpus, else CUDA_VISIBLE_DEVICES, else all), else RAPL, else the CPU-time model "
+        "(measured: false); off: no energy record (benchmarks of the meter's cost only)",
     )
     p.add_argument(
         "--sampling-period",

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from .engines import EngineError, EngineProcess, EngineSpec, free_port, probe_health
 from .meter import Meter
 from .metrics import WorkerMetrics
-from .power import default_sampling_period_s, open_host_cpu_source, open_power_source
+from .power import PowerSource, default_sampling_period_s, open_host_cpu_source, open_power_source
 from .protocol import APIError, FinishedRequest, check_body_size, parse_chat_request
 from .serving import REQUEST_ID, ChatServing, Limits, request_id
 from .streaming import DisconnectAwareStreamingResponse
@@ -183,6 +183,14 @@ def engine_spec(config: WorkerConfig) -> EngineSpec:
     )
 
 
+def meter_source(config: WorkerConfig, engine_pid: int | None = None) -> PowerSource:
+    """The power source `--meter` asks for, given where the engine computes: NVML only for
+    GPUs named with --gpus or an engine on CUDA (`EngineSpec.runs_on_gpu`); the engine's
+    process tree for the CPU-time model, or the whole host where the engine is attached."""
+    placement = EngineSpec(config.engine, config.model, port=0, gpus=config.gpus, device=config.device)
+    return open_power_source(config.meter, gpus=config.gpus, engine_pid=engine_pid, engine_on_gpu=placement.runs_on_gpu)
+
+
 @contextlib.asynccontextmanager
 async def running_worker(config: WorkerConfig) -> AsyncIterator[WorkerState]:
     """The worker, started: engine answering, meter sampling, engine watched. On exit
@@ -200,7 +208,7 @@ async def running_worker(config: WorkerConfig) -> AsyncIterator[WorkerState]:
     try:
         if engine is not None:
             await asyncio.to_thread(engine.wait_ready, config.ready_timeout_s)
-        source = open_power_source(config.meter, gpus=config.gpus, engine_pid=engine.pid if engine else None)
+        source = meter_source(config, engine_pid=engine.pid if engine else None)
         meter = Meter(source, period_s=config.sampling_period_s, host_source=open_host_cpu_source(source))
         meter.start()
         worker = WorkerState(

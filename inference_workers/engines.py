@@ -49,6 +49,20 @@ class EngineSpec:
         return self.engine == "transformers" and not self.continuous_batching
 
     @property
+    def transformers_device(self) -> str:
+        """Where `transformers serve` runs: --device, else CUDA where GPUs are listed, else CPU."""
+        return self.device or ("cuda" if self.gpus else "cpu")
+
+    @property
+    def runs_on_gpu(self) -> bool:
+        """Whether the engine computes on a GPU, so that the meter reads NVML: vLLM always
+        (its CUDA build, requirements/gpu.txt); transformers on a CUDA device only. On a GPU
+        host a CPU engine is metered on the CPU, not charged the GPUs' draw."""
+        if self.engine == "vllm":
+            return True
+        return self.transformers_device.startswith("cuda")
+
+    @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -99,7 +113,7 @@ def build_command(spec: EngineSpec, executable: str | None = None) -> list[str]:
             "--disable-uvicorn-access-log",
         ]
     elif spec.engine == "transformers":
-        device = spec.device or ("cuda" if spec.gpus else "cpu")
+        device = spec.transformers_device
         cmd = [
             exe,
             "serve",
@@ -130,6 +144,9 @@ def engine_environment(spec: EngineSpec) -> dict[str, str]:
         # devices for the engine and the meter.
         env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in spec.gpus)
+    elif "CUDA_VISIBLE_DEVICES" in env:
+        # Inherited: the meter reads those indices in NVML's (PCI bus) order, so CUDA must too.
+        env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     return env
 
 

@@ -6,13 +6,18 @@ preference:
 
 * `NvmlSource`: every GPU the engine uses, summed. The hardware energy counter
   (`nvmlDeviceGetTotalEnergyConsumption`, millijoules, Volta and newer) where the GPU has
-  it; otherwise power polling (`nvmlDeviceGetPowerUsage`, milliwatts) integrated by the
-  trapezoid rule at each read. MIG is refused: the counter covers the whole GPU, so a
-  MIG slice would be charged its neighbours' work.
-* `RaplSource`: Intel/AMD package counters under /sys/class/powercap, where readable;
-  also read beside an NVML source (`open_host_cpu_source`), for the record's `cpu_j`.
-* `CpuTimeSource`: CPU seconds of the engine (or of the machine) times a per-core power
-  constant from fixtures/meter.yaml. An estimate, labelled `measured: false`.
+  it (`nvml`); otherwise power polling (`nvmlDeviceGetPowerUsage`, milliwatts) integrated
+  by the trapezoid rule at each read (`nvml-power-polling`). Both `measured: true`. MIG is
+  refused: the counter covers the whole GPU, so a MIG slice would be charged its
+  neighbours' work. Opened by `auto` only where the engine uses a GPU (`--gpus`, or an
+  engine on CUDA): a CPU engine on a GPU host is never charged the GPUs' draw.
+* `RaplSource`: Intel/AMD package counters under /sys/class/powercap, where readable: a
+  hardware counter, so `measured: true`, but of the whole package, shared by every process
+  on it. Also read beside an NVML source (`open_host_cpu_source`), for the record's `cpu_j`.
+* `CpuTimeSource`: CPU seconds of the engine's process tree (or, attached to an engine
+  with `--upstream`, of the whole host) times a power per busy core from
+  fixtures/meter.yaml, divided by the hardware threads per core (/proc counts CPU time per
+  logical CPU). An estimate, labelled `measured: false`.
 * `NullSource` (`--meter off`): no metering at all, for benchmarks of the meter's own cost.
 """
 
@@ -23,7 +28,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import yaml
@@ -39,6 +44,10 @@ class MeterError(RuntimeError):
 
 class MigRefused(MeterError):
     """A GPU is in MIG mode: no honest per-request figure, and no silent fallback either."""
+
+
+class GpuSelectionError(MeterError):
+    """The GPUs the engine uses cannot be told to NVML: no silent fallback to other devices."""
 
 
 class PowerSource:
@@ -63,6 +72,7 @@ class NvmlSource(PowerSource):
     measured = True
 
     def __init__(self, gpu_indices: list[int] | None = None, nvml=None, clock: Callable[[], float] = time.monotonic):
+        """`gpu_indices` in NVML's (PCI bus) order; None: every GPU NVML sees."""
         if nvml is None:
             try:
                 import pynvml as nvml  # provided by the nvidia-ml-py package
@@ -78,7 +88,9 @@ class NvmlSource(PowerSource):
         count = nvml.nvmlDeviceGetCount()
         if count == 0:
             raise MeterError("NVML found no GPU")
-        indices = gpu_indices if gpu_indices else list(range(count))
+        indices = list(range(count)) if gpu_indices is None else list(gpu_indices)
+        if not indices:
+            raise MeterError("no GPU to meter")
         for index in indices:
             if index < 0 or index >= count:
                 raise MeterError(f"GPU {index} does not exist (NVML sees {count})")
@@ -150,6 +162,10 @@ class NvmlSource(PowerSource):
 
 
 class RaplSource(PowerSource):
+    """The CPU packages' RAPL energy counters: a hardware counter, hence `measured: true`,
+    but of each whole package (cores, caches, memory controller), shared by every process
+    the host runs: the web server, a database, other workers are in it too."""
+
     kind = "cpu"
     measured = True
     method = "rapl"
@@ -212,26 +228,58 @@ def default_sampling_period_s() -> float:
 
 
 class CpuTimeSource(PowerSource):
-    """CPU seconds x watts per busy core: an estimate, never a measurement."""
+    """CPU seconds x watts per busy logical CPU: an estimate, never a measurement.
+
+    The constant of fixtures/meter.yaml is a power per busy *physical* core (a CPU's TDP
+    divided by its cores), while /proc counts CPU time per *logical* CPU: with SMT (two
+    hardware threads per core) two busy threads are one busy core. So a CPU second is
+    charged `watts_per_core / threads_per_core`, the threads per core read from
+    /proc/cpuinfo. Every thread of a core busy: the core's power, split between its threads.
+    One thread busy beside an idle sibling: charged half a core while the core draws more
+    than that, an underestimate by up to 2x with two threads per core (the old per-core
+    charge overestimated the first case by up to 2x instead).
+    Without an engine pid (`--upstream`) it counts the whole host's CPU time: the web
+    server, a database, other workers included; its `devices` say so."""
 
     kind = "cpu"
     measured = False
     method = "cpu-time-model"
     TREE_REFRESH_S = 2.0
 
-    def __init__(self, pid: int | None = None, watts_per_core: float | None = None, proc: Path = Path("/proc")):
+    def __init__(
+        self,
+        pid: int | None = None,
+        watts_per_core: float | None = None,
+        proc: Path = Path("/proc"),
+        threads_per_core: float | None = None,
+    ):
         self._pid = pid
         self._proc = proc
         self._ticks_per_s = os.sysconf("SC_CLK_TCK")
         if watts_per_core is None:
             watts_per_core = float(load_meter_constants()["cpu_watts_per_core"]["value"])
-        self.watts_per_core = watts_per_core
-        self.devices = [f"{os.cpu_count()} CPU cores (model: {watts_per_core:g} W per busy core)"]
+        self.watts_per_core = watts_per_core  # per busy physical core
+        if threads_per_core is None:
+            threads_per_core = cpu_threads_per_core(proc)
+        known = threads_per_core is not None
+        threads_per_core = threads_per_core or 1.0
+        self.threads_per_core = threads_per_core
+        self.watts_per_cpu = watts_per_core / threads_per_core  # per busy logical CPU, what /proc counts
+        scope = "whole host, every process's CPU time" if pid is None else "engine process tree"
+        threads = f"{threads_per_core:g} per physical core" if known else "threads per core unknown, taken as 1"
+        self.devices = [
+            f"{scope}: {os.cpu_count()} logical CPUs, {threads} "
+            f"(model: {watts_per_core:g} W per busy physical core, {self.watts_per_cpu:g} W per busy logical CPU)"
+        ]
         self._lock = threading.Lock()
         self._tree: list[int] = []
         self._tree_read_at = float("-inf")
         self._banked_j = self._last_j = 0.0
         self._start_cpu_s = self._cpu_s()
+
+    @property
+    def whole_host(self) -> bool:
+        return self._pid is None
 
     def _cpu_s(self) -> float:
         if self._pid is None:
@@ -249,7 +297,7 @@ class CpuTimeSource(PowerSource):
     def read_energy_j(self) -> float:
         with self._lock:
             # Never back: a process of the tree that exits unreaped takes its CPU time along.
-            now_j = self._banked_j + max(self._cpu_s() - self._start_cpu_s, 0.0) * self.watts_per_core
+            now_j = self._banked_j + max(self._cpu_s() - self._start_cpu_s, 0.0) * self.watts_per_cpu
             self._last_j = max(self._last_j, now_j)
             return self._last_j
 
@@ -261,6 +309,31 @@ class CpuTimeSource(PowerSource):
             self._pid = pid
             self._tree_read_at = float("-inf")
             self._start_cpu_s = self._cpu_s()
+
+
+def cpu_threads_per_core(proc: Path = Path("/proc")) -> float | None:
+    """Logical CPUs per physical core, from /proc/cpuinfo: `processor` entries over distinct
+    (`physical id`, `core id`) pairs. None where cpuinfo does not say (no core ids, as on
+    some ARM machines and VMs)."""
+    try:
+        text = (proc / "cpuinfo").read_text()
+    except OSError:
+        return None
+    logical, cores = 0, set()
+    for block in text.split("\n\n"):
+        fields = {}
+        for line in block.splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                fields[key.strip()] = value.strip()
+        if "processor" not in fields:
+            continue
+        logical += 1
+        if "core id" in fields:
+            cores.add((fields.get("physical id", "0"), fields["core id"]))
+    if not logical or not cores:
+        return None
+    return logical / len(cores)
 
 
 def _process_cpu_ticks(proc: Path, pid: int) -> int:
@@ -293,18 +366,65 @@ def _process_tree(proc: Path, root_pid: int) -> list[int]:
     return tree
 
 
+def gpus_to_meter(gpus: list[int] | None, environ: Mapping[str, str] | None = None) -> list[int] | None:
+    """The NVML indices of the GPUs the engine uses: `--gpus`, else CUDA_VISIBLE_DEVICES
+    (indices only, in PCI bus order as NVML numbers them), else None (every GPU NVML sees)."""
+    if gpus:
+        return list(gpus)
+    environ = os.environ if environ is None else environ
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return None
+    indices = []
+    for item in visible.split(",") if visible.strip() else []:
+        item = item.strip()
+        if not item.lstrip("-").isdigit():
+            raise GpuSelectionError(
+                f"CUDA_VISIBLE_DEVICES={visible!r} names GPUs the meter cannot map to NVML indices: "
+                "list them by index with --gpus"
+            )
+        if int(item) < 0:
+            break  # CUDA ignores an invalid index and everything after it
+        indices.append(int(item))
+    if not indices:
+        raise GpuSelectionError(f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU: nothing to meter with NVML")
+    order = environ.get("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    if order != "PCI_BUS_ID":
+        raise GpuSelectionError(
+            f"CUDA_VISIBLE_DEVICES counts GPUs in CUDA_DEVICE_ORDER={order} order, NVML in PCI bus order: "
+            "set CUDA_DEVICE_ORDER=PCI_BUS_ID or list the GPUs with --gpus"
+        )
+    return indices
+
+
 def open_power_source(
-    kind: str = "auto", *, gpus: list[int] | None = None, engine_pid: int | None = None
+    kind: str = "auto",
+    *,
+    gpus: list[int] | None = None,
+    engine_pid: int | None = None,
+    engine_on_gpu: bool = False,
+    environ: Mapping[str, str] | None = None,
 ) -> PowerSource:
-    """The best source available for `kind` ("auto", "nvml", "rapl", "cpu"), or none ("off")."""
+    """The best source available for `kind` ("auto", "nvml", "rapl", "cpu"), or none ("off").
+
+    `auto` reads NVML only where the engine uses a GPU: GPUs named with `gpus` (--gpus), or
+    an engine on CUDA (`engine_on_gpu`), whose GPUs are then those of CUDA_VISIBLE_DEVICES,
+    else every GPU NVML sees. A CPU engine on a GPU host is metered on the CPU (RAPL, else
+    the CPU-time model): NVML would charge it the GPUs' draw, and every such worker the same
+    GPUs' idle power. `nvml` reads the named GPUs, else every GPU, whatever the engine."""
     if kind not in {"auto", "nvml", "rapl", "cpu", "off"}:
         raise MeterError(f"unknown meter {kind!r}: use auto, nvml, rapl, cpu or off")
     if kind == "off":
         return NullSource()
-    if kind in {"auto", "nvml"}:
+    if kind == "auto" and not gpus and not engine_on_gpu:
+        log.info("the engine runs on CPU and no GPU is named (--gpus): NVML is not read")
+    elif kind in {"auto", "nvml"}:
         try:
-            return NvmlSource(gpus)
-        except MigRefused:
+            indices = gpus_to_meter(gpus, environ)
+            if indices is None:
+                log.warning("no GPU named (--gpus, CUDA_VISIBLE_DEVICES): metering every GPU NVML sees")
+            return NvmlSource(indices)
+        except (MigRefused, GpuSelectionError):
             raise
         except MeterError as exc:
             if kind == "nvml":

@@ -31,7 +31,15 @@ from .metrics import WorkerMetrics
 from .protocol import APIError, ChatCompletionRequest, ChatMessage, FinishedRequest, Usage
 from .sse import sse_json
 
-CHARS_PER_TOKEN = 4  # prompt size estimate until the engine's usage arrives
+# A rough heuristic, not a measurement: OpenAI's rule of thumb "1 token ~= 4 chars in
+# English" (help.openai.com/en/articles/4936856-what-are-tokens-and-how-to-count-them), for
+# OpenAI's tokenizers; the same article shows another language using more tokens per
+# character (Spanish "Cómo estás": 5 tokens for 10 characters), and each model's tokenizer
+# differs, so a French prompt may be undercounted. Used only (1) as a request's prompt weight in the
+# prefill intervals split before the engine's own count arrives with its usage, at the end
+# (`Meter.begin`; `Meter.finish` corrects the intervals not yet split), and (2) as the
+# prompt_tokens of a record the engine sent no usage for (aborted or failed).
+CHARS_PER_TOKEN = 4
 KEPT_RECORDS = 10_000  # finished requests whose energy can still be asked for by id
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # vLLM's floor for a sampling temperature: below it, logits / temperature overflow to inf

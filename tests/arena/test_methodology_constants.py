@@ -1,9 +1,14 @@
 """The reveal's new constants are on the methodology page: the energy classes with their
 source, the web-search reference, and the training footprints the model authors published."""
 
+import html
+from pathlib import Path
+
 import pytest
+import yaml
 from django.test import Client
 
+import footprint
 from arena.catalogue import load_catalogue
 
 pytestmark = pytest.mark.django_db
@@ -24,3 +29,70 @@ def test_the_methodology_page_lists_classes_references_and_training_footprints()
 def test_without_published_figures_the_page_says_so():
     load_catalogue("fixtures/catalogue/demo.yaml")
     assert "n'a d'empreinte d'entraînement publiée" in Client().get("/methodologie/").content.decode()
+
+
+# -- what the page says of each power source agrees with the code that labels the records ----------------
+def english_page() -> str:
+    client = Client()
+    client.cookies["django_language"] = "en"
+    response = client.get("/methodologie/")
+    assert response.status_code == 200
+    return html.unescape(response.content.decode())
+
+
+def test_the_page_labels_each_power_source_as_the_worker_does():
+    from inference_workers.power import CpuTimeSource, NvmlSource, RaplSource
+
+    load_catalogue("fixtures/catalogue/demo.yaml")
+    page = english_page()
+    assert RaplSource.measured and "RAPL counter (measured)" in page  # a hardware counter...
+    assert "whole CPU packages" in page and "shared by every process on the host" in page  # ...of the package
+    assert "such figures are labelled estimated" not in page  # what once said RAPL was an estimate
+    assert NvmlSource.measured and "nvml-power-polling" in page  # the fallback on GPUs without the counter
+    assert not CpuTimeSource.measured and "estimated from CPU time (labelled estimated)" in page
+    assert "whole machine's CPU time" in page  # --upstream
+    limits = {limit["key"]: limit["text"] for limit in footprint.methodology("en")["limits"]}
+    assert "'not measured'" in limits["not_measured"] and "RAPL" in limits["not_measured"]
+    assert "measured, but of the whole CPU package" in limits["not_measured"]
+
+
+def test_the_page_says_what_the_ledger_charges_and_how_reliable_the_counter_is():
+    load_catalogue("fixtures/catalogue/demo.yaml")
+    page = english_page()
+    assert "baseline power included" in page  # charged to the requests of an active interval
+    assert "20 to 100 ms" in page and "bench/gpu_energy.py" in page and "not yet been run on a GPU" in page
+    limits = {limit["key"]: limit["text"] for limit in footprint.methodology("en")["limits"]}
+    assert "baseline" in limits["idle_energy"]
+    assert "arXiv:2312.02741" in limits["counter_refresh"] and "25%" in limits["counter_refresh"]
+    assert "no range field" in limits["cpu_model"]  # the range stays on this page, not in the record
+
+
+def test_the_meter_constants_are_listed_with_their_range_and_source():
+    meter = yaml.safe_load(Path("fixtures/meter.yaml").read_text())
+    constants = {c["key"]: c for c in footprint.methodology("en")["constants"]}
+    cpu = constants["cpu_watts_per_core"]
+    assert (cpu["value"], cpu["min"], cpu["max"]) == (
+        meter["cpu_watts_per_core"]["value"],
+        meter["cpu_watts_per_core"]["min"],
+        meter["cpu_watts_per_core"]["max"],
+    )
+    assert cpu["unit"] == "W per busy physical core"
+    period = constants["default_sampling_period_s"]
+    assert "petsc.org" in period["source"] and "arXiv:2312.02741" in period["source"]
+    assert "update rate" not in period["source"]  # the NVML reference states none
+    load_catalogue("fixtures/catalogue/demo.yaml")
+    assert "<code>cpu_watts_per_core</code>" in english_page()
+
+
+def test_the_release_schema_names_every_method_a_record_can_carry():
+    from arena.impacts import ESTIMATE_METHOD
+    from exports.schema import ENERGY
+    from inference_workers.power import CpuTimeSource, NullSource, RaplSource
+
+    methods = {"nvml", "nvml-power-polling", RaplSource.method, CpuTimeSource.method, NullSource.method}
+    methods.add(ESTIMATE_METHOD)
+    columns = {c.name: c.description for c in ENERGY.columns}
+    for method in methods:
+        assert method in columns["method"], method
+    assert "nvml-power " not in columns["method"]  # the name the code never wrote
+    assert "EcoLogits" in columns["energy_j"]  # a remote API's figure is an estimate, not metered

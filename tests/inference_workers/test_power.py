@@ -22,6 +22,7 @@ from inference_workers.power import (
     NullSource,
     NvmlSource,
     RaplSource,
+    cpu_threads_per_core,
     open_host_cpu_source,
     open_power_source,
 )
@@ -226,7 +227,7 @@ def test_cpu_model_charges_the_process_cpu_seconds_times_watts_per_core():
         return float(burner.stdout.readline())
 
     try:
-        source = CpuTimeSource(pid=burner.pid, watts_per_core=10.0)
+        source = CpuTimeSource(pid=burner.pid, watts_per_core=10.0, threads_per_core=1.0)
         assert source.method == "cpu-time-model" and source.measured is False and source.kind == "cpu"
         c0 = burn(0.0)
         e0 = source.read_energy_j()
@@ -242,7 +243,7 @@ def test_cpu_model_charges_the_process_cpu_seconds_times_watts_per_core():
 
 
 def test_cpu_model_counts_the_children_of_the_engine_process():
-    source, own0 = CpuTimeSource(pid=os.getpid(), watts_per_core=10.0), time.process_time()
+    source, own0 = CpuTimeSource(pid=os.getpid(), watts_per_core=10.0, threads_per_core=1.0), time.process_time()
     source.TREE_REFRESH_S = 0.0  # walk /proc at every read: this child is born after the first walk
     # A child that burns 0.6 s of CPU, then waits (alive) for its stdin to close.
     code = (
@@ -260,7 +261,7 @@ def test_cpu_model_counts_the_children_of_the_engine_process():
 
 
 def test_cpu_model_of_the_whole_machine_grows_with_busy_cores():
-    source = CpuTimeSource(pid=None, watts_per_core=10.0)
+    source = CpuTimeSource(pid=None, watts_per_core=10.0, threads_per_core=1.0)
     c0 = time.process_time()
     burn_cpu(0.5)
     burned = time.process_time() - c0
@@ -273,7 +274,7 @@ def test_cpu_model_default_constant_comes_from_the_meter_fixture():
     expected = float(constants["cpu_watts_per_core"]["value"])
     source = CpuTimeSource(pid=os.getpid())
     assert source.watts_per_core == expected
-    assert f"{expected:g} W per busy core" in source.devices[0]
+    assert f"{expected:g} W per busy physical core" in source.devices[0]
 
 
 # -- choosing a source -------------------------------------------------------------------------
@@ -323,7 +324,7 @@ def test_auto_prefers_nvml_and_never_hides_a_mig_refusal(monkeypatch):
     assert isinstance(source, NvmlSource) and len(source.devices) == 1
     monkeypatch.setitem(sys.modules, "pynvml", FakeNvml([FakeGpu(mig=1)]))
     with pytest.raises(MeterError, match="MIG"):
-        open_power_source("auto")  # not a silent fall back to an estimate
+        open_power_source("auto", engine_on_gpu=True, environ={})  # not a silent fall back to an estimate
 
 
 def test_an_unknown_meter_is_an_error():
@@ -350,7 +351,7 @@ def test_meter_off_reads_nothing_and_records_no_figure():
 
 
 def test_cpu_model_follows_a_restarted_engine_without_going_back():
-    source = CpuTimeSource(pid=os.getpid(), watts_per_core=10.0)
+    source = CpuTimeSource(pid=os.getpid(), watts_per_core=10.0, threads_per_core=1.0)
     burn_cpu(0.2)
     before = source.read_energy_j()
     child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
@@ -360,3 +361,77 @@ def test_cpu_model_follows_a_restarted_engine_without_going_back():
     finally:
         child.stdin.close()
         child.wait(timeout=10)
+
+
+# -- the CPU-time model with SMT: /proc counts logical CPUs, the constant is per physical core ----------
+def cpuinfo(sockets: int, cores: int, threads: int, core_ids: bool = True) -> str:
+    blocks, n = [], 0
+    for _thread in range(threads):
+        for socket in range(sockets):
+            for core in range(cores):
+                lines = [f"processor\t: {n}", "model name\t: Test CPU"]
+                if core_ids:
+                    lines += [f"physical id\t: {socket}", f"siblings\t: {cores * threads}", f"core id\t\t: {core}"]
+                blocks.append("\n".join(lines))
+                n += 1
+    return "\n\n".join(blocks) + "\n\n"
+
+
+def fake_proc(tmp_path: Path, info: str, busy_ticks: int = 0) -> Path:
+    (tmp_path / "cpuinfo").write_text(info)
+    set_busy(tmp_path, busy_ticks)
+    return tmp_path
+
+
+def set_busy(proc: Path, ticks: int) -> None:
+    # user nice system idle iowait irq softirq steal: busy = everything but idle and iowait
+    (proc / "stat").write_text(f"cpu  {ticks} 0 0 999999 0 0 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\n")
+
+
+@pytest.mark.parametrize(
+    ("sockets", "cores", "threads", "expected"), [(1, 4, 2, 2.0), (2, 8, 2, 2.0), (1, 6, 1, 1.0), (2, 4, 1, 1.0)]
+)
+def test_threads_per_core_are_read_from_cpuinfo(tmp_path, sockets, cores, threads, expected):
+    (tmp_path / "cpuinfo").write_text(cpuinfo(sockets, cores, threads))
+    assert cpu_threads_per_core(tmp_path) == expected
+
+
+def test_threads_per_core_unknown_without_core_ids_or_cpuinfo(tmp_path):
+    assert cpu_threads_per_core(tmp_path) is None  # no cpuinfo
+    (tmp_path / "cpuinfo").write_text(cpuinfo(1, 4, 1, core_ids=False))  # as on some ARM machines
+    assert cpu_threads_per_core(tmp_path) is None
+
+
+def test_cpu_model_charges_a_logical_cpu_second_half_a_core_with_two_threads_per_core(tmp_path):
+    """Both threads of a core busy for 1 s: /proc counts 2 CPU seconds, the core drew one core's power."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    proc = fake_proc(tmp_path, cpuinfo(1, 4, 2))
+    source = CpuTimeSource(pid=None, watts_per_core=10.0, proc=proc)
+    assert source.threads_per_core == 2.0 and source.watts_per_cpu == 5.0
+    set_busy(proc, 2 * ticks)  # 2 logical CPU seconds
+    assert source.read_energy_j() == pytest.approx(10.0)  # one core-second at 10 W, not 20 J
+    assert "2 per physical core" in source.devices[0] and "5 W per busy logical CPU" in source.devices[0]
+
+
+def test_cpu_model_without_smt_charges_a_cpu_second_the_whole_core(tmp_path):
+    ticks = os.sysconf("SC_CLK_TCK")
+    proc = fake_proc(tmp_path, cpuinfo(2, 4, 1))
+    source = CpuTimeSource(pid=None, watts_per_core=10.0, proc=proc)
+    set_busy(proc, 3 * ticks)
+    assert source.read_energy_j() == pytest.approx(30.0)
+
+
+def test_cpu_model_says_when_it_could_not_read_the_threads_per_core(tmp_path):
+    proc = fake_proc(tmp_path, cpuinfo(1, 4, 1, core_ids=False))
+    source = CpuTimeSource(pid=None, watts_per_core=10.0, proc=proc)
+    assert source.threads_per_core == 1.0 and "threads per core unknown, taken as 1" in source.devices[0]
+
+
+def test_cpu_model_of_the_whole_host_says_so_in_its_devices(tmp_path):
+    """Attached to an engine (--upstream: no pid), every process's CPU time counts: the record says so."""
+    whole = CpuTimeSource(pid=None, watts_per_core=10.0, proc=fake_proc(tmp_path, cpuinfo(1, 2, 1)))
+    assert whole.whole_host and whole.devices[0].startswith("whole host")
+    assert whole.method == "cpu-time-model" and whole.measured is False  # the method name others match on
+    engine = CpuTimeSource(pid=os.getpid(), watts_per_core=10.0)
+    assert not engine.whole_host and engine.devices[0].startswith("engine process tree")
+    assert "whole host" not in engine.devices[0]
