@@ -3,9 +3,17 @@
 measured or estimated, and the "was it worth the extra energy?" question.
 
 Totals come from database aggregates over `Attempt`; impacts are computed per attempt
-(embodied shares depend on each try's duration and concurrency). An attempt without
-figures (a worker run with `--meter off`, a record lost with its worker) counts as
-"not measured", never as zero.
+(embodied shares depend on each try's duration and concurrency; a remote API's try gets
+EcoLogits' own impacts, manufacturing included, `arena.impacts.attempt_impacts`). An
+attempt without figures (a worker run with `--meter off`, a record lost with its worker)
+counts as "not measured", never as zero; where other tries have figures, the total is
+flagged `partial` rather than shown as complete.
+
+Bases: `energy.energy_wh` is the servers' energy as the worker metered it (the data
+centre's overhead, PUE, left out); `impacts` start from energy at the data centre (PUE
+included), and so do the equivalents and the web-search line, as
+fixtures/footprint/equivalents.yaml defines them. The EcoLogits estimate is given on both
+bases, each named.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from django.utils.translation import gettext_lazy
 import footprint
 
 from .errors import ArenaError
-from .impacts import deployment_profile
+from .impacts import attempt_impacts, deployment_profile, estimate_energy
 from .models import SIDES, Attempt, Battle, Message
 
 
@@ -78,6 +86,14 @@ WARNINGS = {
 MISSING_EMBODIED = gettext_lazy("Manufacturing figures are missing for one indicator: its share is left out.")
 
 
+def _methods(attempts) -> str:
+    """How a set of tries was metered, as the exports write it: the methods of the tries with
+    figures, sorted and joined by '+' ("cpu-time-model+nvml"); without any figure, those of all
+    tries (a worker run with `--meter off` says "off")."""
+    with_figures = [a for a in attempts if a.energy_j is not None]
+    return "+".join(sorted({a.method for a in (with_figures or attempts) if a.method}))
+
+
 def _figure(fig, scale: float = 1.0) -> dict | None:
     return {"value": fig.value * scale, "min": fig.min * scale, "max": fig.max * scale} if fig else None
 
@@ -88,6 +104,11 @@ def impacts_for_people(total, profile, lang: str) -> dict:
     pe_wh = 1000 / 3.6  # primary energy: MJ -> Wh, the unit people know
     return {
         "zone": profile.zone,
+        # What the figures rest on: a measurement, a CPU-time model, or EcoLogits' estimate
+        # (a remote API's tries: their manufacturing share is EcoLogits' too).
+        "method": total.method,
+        "source": total.source,
+        "estimated_by_ecologits": "ecologits" in total.method.split("+"),
         "energy_wall_wh": total.wall_energy_wh.value if total.wall_energy_wh else None,
         "gwp_g": total.gwp_g.value,
         "gwp_g_min": total.gwp_g.min,
@@ -120,21 +141,59 @@ def impacts_for_people(total, profile, lang: str) -> dict:
     }
 
 
-def _side_reveal(battle: Battle, side: str, messages: list[Message], lang: str, profile) -> dict:
+def _estimate_out(messages: list[Message]) -> dict:
+    """The EcoLogits estimates stored with a side's finished answers, summed, on both bases.
+
+    `energy_wh` (kept as it was) is at the data centre, PUE included, with `energy_wh_min`/
+    `_max`; `energy_servers` is the same without the PUE, the basis of `energy.energy_wh`,
+    and `energy_wall` repeats the first with its name. An estimate is stored with each
+    answer that finished; `answers_estimated` of `answers` says how many it covers, and it
+    covers the answers' last tries only: `earlier_tries_left_out` when a retried answer's
+    earlier tries are in the energy but not in the estimate."""
+    estimates = [m.estimate for m in messages if m.estimate]
+    bases = [estimate_energy(e) for e in estimates]
+
+    def total(basis: str) -> dict | None:
+        if not bases:
+            return None
+        figures = [b[basis] for b in bases]
+        ranged = all(f["min"] is not None and f["max"] is not None for f in figures)
+        return {
+            "value": sum(f["value"] for f in figures),
+            "min": sum(f["min"] for f in figures) if ranged else None,
+            "max": sum(f["max"] for f in figures) if ranged else None,
+        }
+
+    wall = total("wall")
+    return {
+        "energy_wh": wall["value"] if wall else None,
+        "energy_wh_min": wall["min"] if wall else None,
+        "energy_wh_max": wall["max"] if wall else None,
+        "source": estimates[0]["source"] if estimates else None,
+        "energy_wall": wall,
+        "energy_servers": total("servers"),
+        "answers_estimated": len(estimates),
+        "answers": len(messages),
+        "earlier_tries_left_out": any(m.tries > 1 for m in messages),
+    }
+
+
+def _side_reveal(battle: Battle, side: str, messages: list[Message], lang: str, profile, impacts_by_try: dict) -> dict:
     attempts = [a for m in messages for a in m.attempts.all()]
     with_figures = [a for a in attempts if a.energy_j is not None]
-    impacts = [footprint.compute_impacts(a.energy_record(), profile) for a in with_figures]
+    impacts = [impacts_by_try[a.pk] for a in with_figures]
     total = footprint.sum_impacts(impacts) if impacts else None
-    methods = sorted({a.method for a in attempts if a.method})
+    methods = _methods(attempts)
     measured = bool(with_figures) and all(a.measured for a in with_figures)
-    estimates = [m.estimate for m in messages if m.estimate]
     impacts_out = impacts_for_people(total, profile, lang) if total is not None else None
     energy_wh = sum(a.energy_j for a in with_figures) / 3600.0 if with_figures else None
     tokens = sum(m.completion_tokens or 0 for m in messages)
     per_1k = footprint.wh_per_1k_tokens(energy_wh, tokens)
+    missing = len(attempts) - len(with_figures)
 
     def message_out(m: Message) -> dict:
-        last = m.attempts.all()[len(m.attempts.all()) - 1] if m.tries else None
+        tries = list(m.attempts.all())
+        figured = [a for a in tries if a.energy_j is not None]
         wh = m.energy_sum_j / 3600.0 if m.tries_with_figures else None
         return {
             "id": str(m.id),
@@ -142,8 +201,13 @@ def _side_reveal(battle: Battle, side: str, messages: list[Message], lang: str, 
             "energy_wh": wh,
             "energy_class": footprint.energy_class(footprint.wh_per_1k_tokens(wh, m.completion_tokens)),
             "attempts": m.tries,
-            "measured": bool(last and last.measured),
-            "method": last.method if last else None,
+            # Over every try with a figure, as `energy_wh` sums them (not the last try's).
+            "measured": bool(figured) and all(a.measured for a in figured),
+            "method": _methods(tries) or None,
+            # Some tries have no figure (a record lost with its worker): `energy_wh` counts the
+            # others only, a lower bound.
+            "partial": bool(figured) and len(figured) < len(tries),
+            "attempts_without_figures": len(tries) - len(figured),
             "completion_tokens": m.completion_tokens,
         }
 
@@ -152,9 +216,14 @@ def _side_reveal(battle: Battle, side: str, messages: list[Message], lang: str, 
         "energy": {
             # None, not 0, when no try of this side has a figure: "not measured".
             "energy_wh": energy_wh,
+            # At the servers, as metered: the data centre's overhead (PUE) is not in it.
+            "basis": "servers",
             "measured": measured,
-            "method": ", ".join(methods),
-            "estimated_by_arena": "ecologits" in methods,  # a remote API: nothing metered it
+            "method": methods,
+            "partial": bool(with_figures) and missing > 0,
+            "attempts": len(attempts),
+            "attempts_without_figures": missing,
+            "estimated_by_arena": "ecologits" in methods.split("+"),  # a remote API: nothing metered it
             "completion_tokens": tokens,
             "prompt_tokens": sum(m.prompt_tokens or 0 for m in messages),
             "duration_ms": sum(m.duration_ms or 0 for m in messages),
@@ -163,10 +232,7 @@ def _side_reveal(battle: Battle, side: str, messages: list[Message], lang: str, 
             "messages": [message_out(m) for m in messages],
         },
         "impacts": impacts_out,
-        "estimate": {
-            "energy_wh": sum(e["energy_wh"] for e in estimates) if estimates else None,
-            "source": estimates[0]["source"] if estimates else None,
-        },
+        "estimate": _estimate_out(messages),
     }
 
 
@@ -196,15 +262,21 @@ def build_reveal(battle: Battle, lang: str = "fr", zone: str | None = None) -> d
         except (KeyError, ValueError):
             raise ArenaError(400, "unknown_zone", _("Unknown zone: %(zone)s.") % {"zone": zone}) from None
     messages = _messages(battle)
-    sides = {side: _side_reveal(battle, side, [m for m in messages if m.side == side], lang, profile) for side in SIDES}
+    # Each try's impacts once, for its side and for the whole conversation.
+    impacts_by_try = {
+        a.pk: attempt_impacts(a, battle.model(m.side), profile)
+        for m in messages
+        for a in m.attempts.all()
+        if a.energy_j is not None
+    }
+    sides = {
+        side: _side_reveal(battle, side, [m for m in messages if m.side == side], lang, profile, impacts_by_try)
+        for side in SIDES
+    }
     energy_a, energy_b = sides["a"]["energy"]["energy_wh"], sides["b"]["energy"]["energy_wh"]
     worth_side = worth_question_side(vote.choice, {"a": energy_a, "b": energy_b})
-    attempts = [a for m in messages for a in m.attempts.all() if a.energy_j is not None]
-    both = (
-        footprint.sum_impacts([footprint.compute_impacts(a.energy_record(), profile) for a in attempts])
-        if attempts
-        else None
-    )
+    both = footprint.sum_impacts(list(impacts_by_try.values())) if impacts_by_try else None
+    partial = sides["a"]["energy"]["partial"] or sides["b"]["energy"]["partial"]
     return {
         "battle": str(battle.id),
         "vote": {"choice": vote.choice, "tags": vote.tags, "comments": vote.comments},
@@ -212,7 +284,15 @@ def build_reveal(battle: Battle, lang: str = "fr", zone: str | None = None) -> d
         "b": sides["b"],
         "comparison": energy_comparison(energy_a, energy_b, lang),
         "conversation": impacts_for_people(both, profile, lang) if both else None,
-        "sobriety": sobriety_lines(battle, vote.choice, energy_a, energy_b, lang),
+        "sobriety": sobriety_lines(
+            battle,
+            vote.choice,
+            # The web search's figure is a data centre's, as the equivalents are: compare
+            # the conversation's energy at the data centre (PUE included), both sides measured.
+            both.wall_energy_wh.value if both and energy_a is not None and energy_b is not None else None,
+            lang,
+            partial=partial,
+        ),
         "worth_question": {"asked": worth_side is not None, "answer": vote.worth_extra_energy},
         "leak": {"flagged": battle.leak_flagged, "detail": battle.leak_detail},
         "zones": footprint.zone_labels(lang),
@@ -220,22 +300,31 @@ def build_reveal(battle: Battle, lang: str = "fr", zone: str | None = None) -> d
 
 
 def sobriety_lines(
-    battle: Battle, choice: str, energy_a: float | None, energy_b: float | None, lang: str
+    battle: Battle, choice: str, conversation_wall_wh: float | None, lang: str, *, partial: bool = False
 ) -> list[dict]:
     """Neutral, sourced lines that open a way forward, when they apply: the conversation
-    beside a web search, and the smaller model's answer preferred or judged as good."""
+    beside a web search, and the smaller model's answer preferred or judged as good.
+
+    `conversation_wall_wh`: both sides' energy at the data centre (PUE included), the basis
+    of the web search's figure and of the reveal's equivalents; None when a side has no
+    figure. `partial`: some tries have no figure, so the count is a lower bound."""
     lines = []
-    if energy_a is not None and energy_b is not None:
+    if conversation_wall_wh is not None:
         search = footprint.sobriety_reference("web_search", lang)
-        times = (energy_a + energy_b) / search["value"]
+        times = conversation_wall_wh / search["value"]
+        n = f"{times:.2g}".replace(".", "," if lang == "fr" else ".")
+        said = (
+            _("This conversation used at least as much as %(n)s web searches (some tries have no figure).")
+            if partial
+            else _("This conversation used as much as %(n)s web searches.")
+        )
         lines.append(
             {
-                "text": search["text"]
-                + " "
-                + _("This conversation used as much as %(n)s web searches.")
-                % {"n": f"{times:.2g}".replace(".", "," if lang == "fr" else ".")},
+                "text": search["text"] + " " + said % {"n": n},
                 "source": search["source"],
                 "year": search["year"],
+                "energy_wh": conversation_wall_wh,
+                "basis": "data_centre",
             }
         )
     params = {"a": battle.model_a.params_b, "b": battle.model_b.params_b}

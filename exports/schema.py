@@ -89,7 +89,8 @@ def _side_figures(side: str) -> tuple[Column, ...]:
         _col(
             f"ecologits_wh_{side}",
             pa.float64(),
-            f"EcoLogits estimate of side {s}'s answers, as the reveal showed it (sum over turns)",
+            f"EcoLogits estimate of side {s}'s finished answers at the data centre, its PUE included (sum over"
+            " turns; the reveal shows it so beside the PUE-free figure: divide by the PUE to compare with energy_wh)",
             "Wh",
         ),
     )
