@@ -86,6 +86,8 @@ def _answer_tries(filters: dict):
             "record__duration_s",
             "record__avg_concurrency",
             "record__devices",
+            "method",
+            "pk",
         )
     )
 
@@ -126,16 +128,22 @@ def energy_columns(model_slugs: list[str], filters: dict | None = None) -> dict[
     CO2e is the reveal's: electricity use plus the manufacturing (embodied) share of the
     hardware, `footprint`'s total `gwp_g`, with its range and its two parts (the embodied
     part is None when a try ran on hardware we have no manufacturing data for; the total
-    then counts its use only, as the reveal does)."""
-    from arena.impacts import deployment_profile
+    then counts its use only, as the reveal does). A remote API's tries get EcoLogits' own
+    impacts, manufacturing included (`arena.impacts.attempt_impacts`), as in the reveal."""
+    from arena.impacts import ESTIMATE_METHOD, attempt_impacts, deployment_profile
 
     profile = deployment_profile()
     answers: dict[int, list] = {}  # answer id -> [slug, J, tokens, every try measured]
     hardware_shares: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for message_id, slug, energy_j, measured, tokens, duration_s, concurrency, devices in _answer_tries(filters or {}):
+    estimated: dict[str, list] = defaultdict(list)  # slug -> a remote API's try ids
+    for row in _answer_tries(filters or {}):
+        message_id, slug, energy_j, measured, tokens, duration_s, concurrency, devices, method, attempt_id = row
         answer = answers.setdefault(message_id, [slug, 0.0, tokens or 0, True])
         answer[1] += energy_j
         answer[3] = answer[3] and measured
+        if method == ESTIMATE_METHOD:  # no hardware we know: EcoLogits' impacts, per try
+            estimated[slug].append(attempt_id)
+            continue
         # The record's own share of the hardware's time, as footprint.compute_impacts takes it.
         share_s = float(duration_s or 0.0) / max(float(concurrency or 1.0), 1.0)
         group = hardware_shares[(slug, tuple(sorted(str(d) for d in devices or ())))]
@@ -145,6 +153,10 @@ def energy_columns(model_slugs: list[str], filters: dict | None = None) -> dict[
     for slug, energy_j, tokens, measured in answers.values():
         per_model[slug].append((energy_j / 3600.0, tokens, measured))
     impacts = _gwp_per_model(hardware_shares, profile)
+    for slug, attempt_ids in estimated.items():
+        llm = LLM.objects.get(slug=slug)
+        tries = [attempt_impacts(a, llm, profile) for a in Attempt.objects.filter(pk__in=attempt_ids)]
+        impacts[slug] = footprint.sum_impacts(tries + ([impacts[slug]] if slug in impacts else []))
     out = {}
     for slug in model_slugs:
         rows = per_model.get(slug, [])
