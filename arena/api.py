@@ -284,8 +284,10 @@ def reaction(request, message_id):
     battles.battle_for_visitor(message.turn.battle_id, request.visitor_id, action="reaction")
     body = parse_body(ReactionBody, request)
     # Once both answers of the turn ended, not this one alone: while the pacer holds an answer
-    # already stored, its status read here would tell which model finished first.
-    if message.status != Message.Status.DONE or battles.turn_in_progress(message.turn_id):
+    # already stored, its status read here would tell which model finished first. The turn is
+    # asked first, whatever this answer's state, so that the time taken tells nothing either.
+    in_progress = battles.turn_in_progress(message.turn_id)
+    if in_progress or message.status != Message.Status.DONE:
         raise ArenaError(409, "not_finished", _("You can react once the answer is finished."))
     obj, _created = Reaction.objects.update_or_create(
         message=message,

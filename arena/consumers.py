@@ -216,7 +216,10 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         for message in messages:
             if message.status in UNFINISHED or (in_progress and message.side in elsewhere):
                 await self._error(
-                    message.side, "answer_streaming", _("This answer is already streaming in another window.")
+                    message.side,
+                    "answer_streaming",
+                    _("This answer is already streaming in another window."),
+                    ends_side=False,
                 )
             else:
                 await self._send(_last_frame(message))
@@ -234,15 +237,18 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
     async def _retry(self, side):
         if side not in SIDES:
             raise ArenaError(400, "invalid_side", _("side must be a or b."))
-        if self._busy(side):
-            await self._error(side, "answer_streaming", _("This answer is still streaming."))
+        # Until this socket sent the side's last frame, whatever its stored state: a side stored
+        # while the pacer holds it would answer `nothing_to_retry` here and `answer_streaming`
+        # beside it, which would tell which model finished first.
+        if self._busy(side) or side not in self.ended:
+            await self._error(side, "answer_streaming", _("This answer is still streaming."), ends_side=False)
             return
         # A retry asks a model for a new answer: it counts like a prompt.
         await database_sync_to_async(check_prompt_rate)(self.visitor_id, self.network)
         try:
             await database_sync_to_async(lambda: battles.retry_answer(Battle.objects.get(pk=self.battle_id), side))()
         except ArenaError as exc:
-            await self._error(side, exc.code, exc.message)
+            await self._error(side, exc.code, exc.message, ends_side=False)
             return
         await self._start_pending()
 
@@ -449,11 +455,13 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             error_code,
         )
 
-    async def _error(self, side, code, message):
-        await self._send({"type": "error", "side": side, "code": code, "message": str(message)})
+    async def _error(self, side, code, message, *, ends_side: bool = True):
+        """A side's failure (it ends the side), or with `ends_side=False` a command refused
+        about a side (a retry of an answer still streaming): the side goes on as it was."""
+        await self._send({"type": "error", "side": side, "code": code, "message": str(message)}, ends_side=ends_side)
 
-    async def _send(self, frame: dict) -> None:
-        if frame["type"] in ("done", "stopped", "error") and frame.get("side"):
+    async def _send(self, frame: dict, *, ends_side: bool = True) -> None:
+        if ends_side and frame["type"] in ("done", "stopped", "error") and frame.get("side"):
             self.ended.add(frame["side"])
         await self.send_json(frame)
 

@@ -173,3 +173,28 @@ async def test_a_closed_socket_leaves_a_later_turn_whole(make_battle, owner, scr
     stored = await _answers(battle)
     assert (stored[(1, "a")].status, stored[(1, "a")].content) == ("done", "Deuxième réponse de A.")
     assert (stored[(1, "b")].status, stored[(1, "b")].content) == ("done", "Deuxième réponse de B.")
+
+
+async def test_a_retry_answers_the_same_for_both_sides_while_the_turn_is_shown(make_battle, owner, scripted):
+    """A retry of the fast side, stored while the pacer still holds it, answered
+    `nothing_to_retry` and of the slow side `answer_streaming`: which model finished first."""
+    battle = await database_sync_to_async(make_battle)(turns=(("pending", "pending"),))
+    scripted += [("A" * 600, 0.02), ("B" * 60, 0.001)]
+    comm = communicator(battle, str(owner.pk))
+    assert (await comm.connect())[0]
+    for _ in range(100):  # until b's answer is stored (the pacer still holds most of it)
+        if (await _answers(battle))[(0, "b")].status == "done":
+            break
+        await asyncio.sleep(0.05)
+    for side in "ab":
+        await comm.send_json_to({"type": "retry", "side": side})
+        reply = await _until(comm, lambda frames: frames[-1]["type"] == "error" if frames else False)
+        assert (reply[-1]["side"], reply[-1]["code"]) == (side, "answer_streaming")
+    # A refused retry does not end its side: asked again, the same answer; a stop still ends both.
+    await comm.send_json_to({"type": "retry", "side": "b"})
+    reply = await _until(comm, lambda frames: frames[-1]["type"] == "error" if frames else False)
+    assert reply[-1]["code"] == "answer_streaming"
+    await comm.send_json_to({"type": "stop"})
+    frames = await _until(comm, _ended(2))
+    assert {f["side"] for f in frames if f["type"] == "stopped"} == {"a", "b"}
+    await comm.disconnect()
