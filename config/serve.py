@@ -4,10 +4,19 @@ and the images all run the same daphne command line.
 Why the options: a handshake waits for the consumer's database check, which can queue
 behind a burst of other sockets' work on a loaded machine, so it gets 30 s rather than
 daphne's 5; a battle frame is a short JSON command, so a frame over 128 KiB is refused by
-the server before the application reads it.
+the server before the application reads it. No access log (see DAPHNE_OPTIONS).
 """
 
-DAPHNE_OPTIONS = ("--websocket_connect_timeout", "30", "--websocket-max-message-size", "131072")
+DAPHNE_OPTIONS = (
+    "--websocket_connect_timeout",
+    "30",
+    "--websocket-max-message-size",
+    "131072",
+    # No access log: daphne's names each client's IP address, and the facilitator's link
+    # (`/w/<code>/animer/<token>/`) carries the room's token in its path. Errors still log.
+    "--access-log",
+    "/dev/null",
+)
 
 
 def daphne_command(host: str, port: int) -> list[str]:

@@ -277,10 +277,14 @@ EXPORTS_LICENSE = os.getenv("EXPORTS_LICENSE", "etalab-2.0")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"no_tokens": {"()": "config.logfilters.RedactFacilitatorTokens"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
         "arena": {"handlers": ["console"], "level": os.getenv("ARENA_LOG_LEVEL", "INFO")},
         "httpx": {"level": "WARNING"},
+        # They log a request's path (a 4xx, a CSRF failure): a facilitator's link holds a token.
+        "django.request": {"filters": ["no_tokens"]},
+        "django.security.csrf": {"filters": ["no_tokens"]},
     },
 }
 

@@ -26,4 +26,4 @@ RUN useradd --create-home --uid 1000 arena \
 USER arena
 
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--websocket_connect_timeout", "30", "--websocket-max-message-size", "131072", "config.asgi:application"]
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--websocket_connect_timeout", "30", "--websocket-max-message-size", "131072", "--access-log", "/dev/null", "config.asgi:application"]
