@@ -49,7 +49,22 @@ def visitor_id_from_scope(scope) -> str | None:
 
 
 def ip_hash(ip: str) -> str:
-    return hashlib.sha256(f"{settings.ARENA_IP_HASH_SALT}:{ip}".encode()).hexdigest()[:32]
+    """The network a request comes from, salted and hashed (the raw address is never stored):
+    an IPv4 address, or an IPv6 address's /64, the block one subscriber gets. Hashed whole, an
+    IPv6 address would let anyone with a /64 rotate past every per-network limit."""
+    return hashlib.sha256(f"{settings.ARENA_IP_HASH_SALT}:{network_of(ip)}".encode()).hexdigest()[:32]
+
+
+def network_of(ip: str) -> str:
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:  # ::ffff:1.2.3.4 is that IPv4 client
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def forwarded_client(peer: str, forwarded_for: str | None, hops: int) -> str:

@@ -92,3 +92,14 @@ async def test_it_gives_websockets_the_forwarded_client(settings):
     assert (await _scope_seen(_websocket_scope(None)))["client"] == (PROXY, 40000)
     settings.ARENA_TRUST_X_FORWARDED_FOR = 0
     assert (await _scope_seen(_websocket_scope(CLIENT)))["client"] == (PROXY, 40000)
+
+
+def test_an_ipv6_client_is_limited_by_its_64_block_not_by_each_address():
+    """One subscriber gets a /64: hashed whole, each of its addresses was a network of its own,
+    and anyone could rotate past the prompt, login, leaderboard and workshop limits."""
+    from arena.visitors import ip_hash
+
+    assert ip_hash("2001:db8:1:2::1") == ip_hash("2001:db8:1:2:ffff:1234:5678:9abc")
+    assert ip_hash("2001:db8:1:2::1") != ip_hash("2001:db8:1:3::1")
+    assert ip_hash("::ffff:192.0.2.7") == ip_hash("192.0.2.7")  # an IPv4 client on a dual stack
+    assert ip_hash("192.0.2.7") != ip_hash("192.0.2.8")
