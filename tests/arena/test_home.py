@@ -20,6 +20,12 @@ from .conftest import add_attempt, energy_record, post_json
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _fresh_totals(clear_cache):
+    """The platform's total is cached under the newest vote's id, which restarts with each
+    test's database: no test may read another's total."""
+
+
 def _html(response) -> str:
     assert response.status_code == 200
     return response.content.decode()
