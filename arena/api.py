@@ -219,8 +219,8 @@ def create_battle(request):
         from workshops.rules import admit_battle
 
         room, only_models = admit_battle(body.workshop, str(visitor.pk), mode, chosen)
-    # A class shares one address: in a room, the room's own rate stands in for the network's.
-    check_prompt_rate(str(visitor.pk), None if room else ip_hash(client_ip(request)))
+    # A class shares one address: in a room, the network may send as much as a full room.
+    check_prompt_rate(str(visitor.pk), ip_hash(client_ip(request)), in_room=room is not None)
     begun = []
 
     def begin_answers(battle_id, model_a, model_b, prompt):

@@ -114,6 +114,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=refused)
             return
         self.language = battle.language
+        self.in_room = bool(battle.workshop_code)
         self.models = early.client if early else ModelClient(settings.ARENA_WORKER_TIMEOUT_S)
         await self.accept()
         if early:
@@ -183,7 +184,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
     async def _next_turn(self, text):
         if any(not t.done() for t in [*self.tasks.values(), *self.pacer_tasks]):
             raise ArenaError(409, "answers_pending", _("Wait until both answers are finished."))
-        await database_sync_to_async(check_prompt_rate)(self.visitor_id, self.network)
+        await database_sync_to_async(check_prompt_rate)(self.visitor_id, self.network, in_room=self.in_room)
         await database_sync_to_async(lambda: battles.add_turn(Battle.objects.get(pk=self.battle_id), text))()
         await self._start_pending()
 
@@ -244,7 +245,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await self._error(side, "answer_streaming", _("This answer is still streaming."), ends_side=False)
             return
         # A retry asks a model for a new answer: it counts like a prompt.
-        await database_sync_to_async(check_prompt_rate)(self.visitor_id, self.network)
+        await database_sync_to_async(check_prompt_rate)(self.visitor_id, self.network, in_room=self.in_room)
         try:
             await database_sync_to_async(lambda: battles.retry_answer(Battle.objects.get(pk=self.battle_id), side))()
         except ArenaError as exc:
@@ -569,8 +570,8 @@ def _admit(battle_id, visitor_id, client_ip: str, early: dict | None = None) -> 
         battle = battles.battle_for_visitor(battle_id, visitor_id, with_models=early is None)
     except ArenaError:
         return 4403, None, None, None, None
-    network = ip_hash(client_ip) if client_ip and not battle.workshop_code else None
-    slots = open_socket_slots(visitor_id, network)
+    network = ip_hash(client_ip) if client_ip else None
+    slots = open_socket_slots(visitor_id, None if battle.workshop_code else network)
     if slots is None:
         return 4429, battle, network, None, None
     try:

@@ -37,7 +37,12 @@ def _hit(key: str, limit: int, window_s: int = WINDOW_S) -> bool:
     return count + previous * (1 - into / window_s) <= limit
 
 
-def check_prompt_rate(visitor_id: str, ip_hash: str | None) -> None:
+def check_prompt_rate(visitor_id: str, ip_hash: str | None, *, in_room: bool = False) -> None:
+    """A prompt (a battle, a next turn, a retry) per visitor and per network. In a workshop
+    room a class shares one address: its network may send as much as one full room
+    (WORKSHOP_BATTLES_PER_MINUTE), counted apart, over all the rooms it plays in; the room's
+    own rate holds too (workshops.rules). Without that cap, anyone could open rooms and pass
+    every network limit."""
     if not _hit(f"v:{visitor_id}", settings.ARENA_PROMPTS_PER_MINUTE_VISITOR):
         raise ArenaError(
             429,
@@ -45,7 +50,12 @@ def check_prompt_rate(visitor_id: str, ip_hash: str | None) -> None:
             _("Too many prompts in a minute. Please wait a moment before sending another."),
             retry_after_s=WINDOW_S,
         )
-    if ip_hash and not _hit(f"ip:{ip_hash}", settings.ARENA_PROMPTS_PER_MINUTE_IP):
+    key, limit = (
+        (f"ip-room:{ip_hash}", settings.WORKSHOP_BATTLES_PER_MINUTE)
+        if in_room
+        else (f"ip:{ip_hash}", settings.ARENA_PROMPTS_PER_MINUTE_IP)
+    )
+    if ip_hash and not _hit(key, limit):
         raise ArenaError(
             429,
             "rate_limited",

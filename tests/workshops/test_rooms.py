@@ -337,6 +337,24 @@ def test_a_class_behind_one_address_is_limited_by_its_room_not_its_network(catal
     assert "atelier" in refused.json()["error"]["message"]
 
 
+def test_rooms_do_not_lift_a_networks_limit_beyond_one_full_room(catalogue, clear_cache, settings):
+    """Opening a room needs no account: its battles used to skip every per-network limit, so
+    one address could open rooms and send without bound. A network in rooms may send as much
+    as one full room a minute, over all its rooms."""
+    from tests.arena.conftest import _client_for, _visitor
+
+    settings.WORKSHOP_BATTLES_PER_MINUTE = 3
+    settings.ARENA_MAX_CONCURRENT_BATTLES = 10
+    first, _client = create_room(title="Salle 1", max_participants=4)
+    second, _client = create_room(title="Salle 2", max_participants=4)
+    people = [_client_for(_visitor()) for _ in range(4)]
+    started = [_start(people[0], first["code"]), _start(people[1], first["code"])]
+    started += [_start(people[2], second["code"]), _start(people[3], second["code"])]
+    assert [r.status_code for r in started] == [201, 201, 201, 429]  # each room is under its own rate
+    assert started[-1].json()["error"]["code"] == "rate_limited"
+    assert "réseau" in started[-1].json()["error"]["message"]
+
+
 def test_staff_see_every_room_in_the_admin_without_its_token(room, django_user_model):
     data, headers = room
     staff = django_user_model.objects.create_superuser("staff", "staff@example.org", "pw-long-enough-1")
