@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -40,8 +41,14 @@ def envfloat(name: str, default: float) -> float:
 
 
 DEBUG = envbool("DEBUG", "False")
-SECRET_KEY = os.getenv("SECRET_KEY", "dev-only-secret-key-change-me-in-production")
+_DEV_SECRET_KEY = "dev-only-secret-key-change-me-in-production"
+SECRET_KEY = os.getenv("SECRET_KEY", _DEV_SECRET_KEY)
 ALLOWED_HOSTS = [h for h in os.getenv("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+# The repository's key signs sessions and salts the IP hashes: public, it may serve this
+# machine (`make run`, the tests) and nothing else. Served to other hosts, the arena refuses
+# to start without a key of its own rather than warn (`check --deploy` W009) and run.
+if SECRET_KEY == _DEV_SECRET_KEY and not DEBUG and set(ALLOWED_HOSTS) - {"127.0.0.1", "localhost", "[::1]"}:
+    raise ImproperlyConfigured("Set SECRET_KEY: the arena is served to " + ", ".join(ALLOWED_HOSTS))
 CSRF_TRUSTED_ORIGINS = [o for o in os.getenv("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [

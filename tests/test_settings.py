@@ -162,3 +162,16 @@ def test_it_refuses_a_yes_no_setting_it_cannot_read():
 @pytest.mark.parametrize("word,value", [("yes", True), ("On", True), ("0", False), ("off", False)])
 def test_it_reads_yes_no_words(word, value):
     assert _settings(DEBUG=word)["debug"] is value
+
+
+def test_it_refuses_to_serve_other_hosts_with_the_repositorys_key():
+    """The repository's SECRET_KEY is public: it signs sessions and salts the IP hashes. It may
+    serve this machine (make run, the tests); served to another host, the arena does not start."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ARENA_", "DJANGO_")) and k != "SECRET_KEY"}
+    clean.update(DEBUG="False", ALLOWED_HOSTS="arena.example")
+    result = subprocess.run(
+        [sys.executable, "-c", READ_SETTINGS], cwd=REPO, env=clean, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0 and "Set SECRET_KEY" in result.stderr
+    assert _settings(ALLOWED_HOSTS="arena.example", SECRET_KEY="k" * 50)["allowed_hosts"] == ["arena.example"]
+    assert _settings(ALLOWED_HOSTS="localhost,127.0.0.1")["allowed_hosts"] == ["localhost", "127.0.0.1"]
