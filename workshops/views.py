@@ -34,11 +34,16 @@ def _message(request, exc: ArenaError, *, code: str = ""):
     return render(request, "workshops/message.html", {"message": exc.message, "code": code}, status=exc.status)
 
 
-def _room_language(request, workshop: Workshop) -> None:
-    """The room's language, unless the person picked one with the switcher."""
+def _room_language(request, workshop: Workshop, keep: bool = False) -> None:
+    """The room's language, unless the person picked one with the switcher. `keep`: for a
+    participant joining, the language stays theirs for what follows (the battle, its
+    reveal: pages outside the room's address), as if they had picked it
+    (`arena.visitors.FrenchFirstLocaleMiddleware` sets the cookie)."""
     if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
         translation.activate(workshop.language)
         request.LANGUAGE_CODE = workshop.language
+        if keep:
+            request.keep_language = workshop.language
 
 
 def _facilitated(request, code) -> Workshop:
@@ -102,7 +107,7 @@ def join(request, code):
         workshop = rules.find(code)
         if workshop.code != code:  # typed in lower case: one address per room
             return HttpResponseRedirect(reverse("workshop-join", args=[workshop.code]))
-        _room_language(request, workshop)
+        _room_language(request, workshop, keep=True)
         rules.join(workshop, request.visitor_id)
     except ArenaError as exc:
         closed = exc.code == "workshop_closed"

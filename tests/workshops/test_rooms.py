@@ -384,3 +384,23 @@ def test_odd_input_on_the_workshop_pages_gets_a_page_not_a_500(catalogue, clear_
     response = getattr(Client(), method)(url, data) if data is not None else Client().get(url)
     assert response.status_code == status, response.content[:300]
     assert Workshop.objects.count() == (1 if status == 201 else 0)
+
+
+def test_a_participant_of_an_english_room_keeps_english_past_the_rooms_address(catalogue, clear_cache):
+    """The join page spoke the room's language, then the battle and its reveal fell back to
+    French: the language was the room page's alone. Joining now keeps it, as if picked."""
+    from tests.arena.conftest import _client_for, _visitor
+
+    data, _client = create_room(language="en")
+    person = _client_for(_visitor())
+    joined = person.get(f"/w/{data['code']}/")
+    assert joined.status_code == 200 and '<html lang="en"' in joined.text
+    assert joined.cookies["django_language"].value == "en"
+    created = _start(person, data["code"])
+    assert created.status_code == 201
+    page = person.get(created.json()["url"])
+    assert '<html lang="en"' in page.text and "Which answer is better?" in page.text
+    chosen = _client_for(_visitor())
+    chosen.cookies["django_language"] = "fr"  # one who picked French keeps it
+    assert '<html lang="fr"' in chosen.get(f"/w/{data['code']}/").text
+    assert "django_language" not in chosen.get(f"/w/{data['code']}/").cookies
