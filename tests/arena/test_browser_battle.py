@@ -181,6 +181,32 @@ def test_it_reconnects_when_its_web_process_dies(transactional_db, arena_workers
             stop_arena(first)
 
 
+def test_a_stopped_answer_says_so_and_a_retry_is_offered(transactional_db, arena_workers, browser, tmp_path):
+    """After Stop each side keeps its text with a "Stopped." line and a Retry button (the line
+    used to be cleared by the stopped frame: a cut answer looked finished)."""
+    make_llm("chatty", arena_workers["chatty"])  # long answers: still streaming at the stop
+    make_llm("tiny-a", arena_workers["tiny-a"])
+    url, server = serve_arena(tmp_path / "daphne.log", ARENA_MAX_TOKENS="400")
+    context = browser.new_context(locale="fr-FR")
+    try:
+        page = context.new_page()
+        page.goto(url + "/")
+        page.get_by_label("J'accepte les conditions d'utilisation.").check()
+        page.get_by_role("button", name="Commencer").click()
+        page.get_by_role("textbox", name="Votre question").fill("Raconte une longue histoire.")
+        page.get_by_role("button", name="Envoyer aux deux modèles").click()
+        page.wait_for_url("**/battles/**")
+        page.wait_for_selector('.answer[data-status="streaming"] .body:not(:empty)', timeout=90_000)
+        page.get_by_role("button", name="Arrêter").click()
+        page.wait_for_selector('.answer[data-status="stopped"]', timeout=30_000)
+        for answer in page.locator('.answer[data-status="stopped"]').all():
+            assert answer.locator(".status").inner_text() == "Arrêtée."
+            assert answer.locator("button.retry").is_visible()
+    finally:
+        context.close()
+        stop_arena(server)
+
+
 def test_it_renders_the_leaderboard_with_its_chart(live_arena, transactional_db, browser):
     from django.core.management import call_command
 

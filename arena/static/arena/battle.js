@@ -15,6 +15,8 @@ const RECONNECT_FIRST_MS = 1000;
 const RECONNECT_MAX_MS = 10000;
 let reconnectMs = RECONNECT_FIRST_MS;
 const lastSeq = { a: 0, b: 0 };
+// Error codes of a command refused about a side, not of the side's failure.
+const REFUSALS = new Set(["answer_streaming", "nothing_to_retry", "already_voted"]);
 
 function currentAnswer(side) {
   const all = turns.querySelectorAll(`.turn:last-of-type .answer[data-side="${side}"]`);
@@ -59,12 +61,18 @@ function onFrame(frame) {
     const body = answer.querySelector(".body");
     body.innerHTML = frame.html; // sanitized on the server (markdown-it + nh3)
     body.setAttribute("aria-busy", "false");
-    // An answer with no text (the model ended at once) says so, rather than an empty box.
-    answer.querySelector(".status").textContent = frame.type === "done" && !frame.html ? root.dataset.empty : "";
+    // A stopped answer (the Stop button, or a page left mid-answer) says so; an answer with
+    // no text (the model ended at once) says so too, rather than an empty box.
+    answer.querySelector(".status").textContent =
+      frame.type === "stopped" ? root.dataset.stopped : !frame.html ? root.dataset.empty : "";
     answer.querySelector(".answer-tools").hidden = frame.type !== "done";
     answer.querySelector(".retry").hidden = frame.type === "done";
   } else if (frame.type === "error") {
-    if (answer) {
+    if (answer && REFUSALS.has(frame.code)) {
+      // A command refused about a side (a retry of an answer still streaming): the answer
+      // goes on as it was; only the message is shown.
+      answer.querySelector(".status").textContent = frame.message;
+    } else if (answer) {
       answer.dataset.status = "error";
       answer.querySelector(".body").setAttribute("aria-busy", "false");
       answer.querySelector(".status").textContent = frame.message;
