@@ -186,3 +186,18 @@ def test_a_summary_frozen_before_these_fields_still_renders(room, make_battle):
 
     assert "of this energy was measured" not in html and "With the data centre" not in html
     assert "Per answer with an energy figure" in html
+
+
+@pytest.mark.parametrize("decided, text", [(1, "of the one vote between two sizes"), (3, "of the 3 votes between")])
+def test_the_smaller_model_line_counts_one_vote_in_the_singular(catalogue, decided, text):
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    from workshops.models import Workshop
+    from workshops.stats import room_stats
+
+    room, _token = Workshop.open_new(title="Atelier", language="en")
+    stats = {**room_stats(room, "en"), "smaller_chosen": {"decided": decided, "share": 1.0}}
+    with translation.override("en"):
+        html = render_to_string("workshops/_figures.html", {"stats": stats, "room": room})
+    assert text in html
