@@ -7,6 +7,7 @@ and what it does not). The lead's template renders it; nothing here is HTML.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from footprint import data
@@ -45,7 +46,10 @@ _FORMULAS = [
     },
     {
         "key": "water_ml",
-        "formula": "Water = E × (WUE_site + PUE × WUE_zone)",
+        "formula": {
+            "fr": "Eau = E × (WUE_site + PUE × WUE_zone)",
+            "en": "Water = E × (WUE_site + PUE × WUE_zone)",
+        },
         "unit": "mL",
         "label": {
             "fr": "Eau consommée sur site (refroidissement) et pour produire l'électricité",
@@ -75,13 +79,20 @@ _FORMULAS = [
     },
     {
         "key": "gwp_g",
-        "formula": "GWP = GWP_usage + GWP_embodied  (same for ADPe and PE)",
+        "formula": {
+            "fr": "GWP = GWP_usage + GWP_embodied  (de même pour ADPe et PE)",
+            "en": "GWP = GWP_usage + GWP_embodied  (same for ADPe and PE)",
+        },
         "unit": "gCO2eq",
         "label": {"fr": "Total affiché", "en": "Total shown"},
     },
     {
         "key": "ranges",
-        "formula": "[min, max] = formula evaluated at the bounds of PUE, WUE, embodied impacts and lifetime",
+        "formula": {
+            "fr": "[min, max] = formule évaluée aux bornes du PUE, du WUE, des impacts de fabrication et de la "
+            "durée de vie",
+            "en": "[min, max] = formula evaluated at the bounds of PUE, WUE, embodied impacts and lifetime",
+        },
         "unit": "",
         "label": {
             "fr": "Chaque chiffre porte la fourchette de ses hypothèses",
@@ -195,8 +206,40 @@ def _meter_constants() -> list[data.Constant]:
     return [data.make_constant(key, raw[key]) for key in ("cpu_watts_per_core", "default_sampling_period_s")]
 
 
-def _text(entry: dict[str, str], lang: str) -> str:
-    return entry[lang]
+# The units and source prefixes of the fixtures are written in English; the page shows them in `lang`.
+# A unit missing here is a symbol (Wh, kgCO2eq, L/kWh...), the same in both languages.
+_UNITS = {
+    "years": {"fr": "ans", "en": "years"},
+    "ratio": {"fr": "ratio", "en": "ratio"},
+    "W per busy physical core": {"fr": "W par cœur physique occupé", "en": "W per busy physical core"},
+}
+
+# "Central: ..., Min: ..., Max: ..." in a fixture's source: which bound each reference backs.
+_SOURCE_PREFIXES = {
+    "Central": {"fr": "Valeur centrale :", "en": "Central:"},
+    "Value": {"fr": "Valeur :", "en": "Value:"},
+    "Min": {"fr": "Min :", "en": "Min:"},
+    "Max": {"fr": "Max :", "en": "Max:"},
+    "min": {"fr": "min :", "en": "min:"},
+    "max": {"fr": "max :", "en": "max:"},
+}
+_SOURCE_PREFIX = re.compile(r"(^|\. |; )(" + "|".join(_SOURCE_PREFIXES) + r"):")
+
+
+def _text(entry: str | dict[str, str], lang: str) -> str:
+    return entry if isinstance(entry, str) else entry[lang]
+
+
+def _unit(unit: str, lang: str) -> str:
+    return _UNITS[unit][lang] if unit in _UNITS else unit
+
+
+def _source(source: str, lang: str) -> str:
+    return _SOURCE_PREFIX.sub(lambda m: m.group(1) + _SOURCE_PREFIXES[m.group(2)][lang], source)
+
+
+def _constant(constant: dict[str, Any], lang: str) -> dict[str, Any]:
+    return {**constant, "unit": _unit(constant["unit"], lang), "source": _source(constant["source"], lang)}
 
 
 def methodology(lang: str = "fr", profile: DeploymentProfile | None = None) -> dict[str, Any]:
@@ -211,6 +254,7 @@ def methodology(lang: str = "fr", profile: DeploymentProfile | None = None) -> d
             for constant in (hardware.gwp, hardware.adpe, hardware.pe):
                 if constant is not None:
                     constants.append({**constant.to_dict(), "hardware": hardware.label})
+    constants = [_constant(constant, lang) for constant in constants]
 
     labels = data.zone_labels(lang)
     zones = []
@@ -230,7 +274,12 @@ def methodology(lang: str = "fr", profile: DeploymentProfile | None = None) -> d
 
     return {
         "formulas": [
-            {"key": f["key"], "formula": f["formula"], "unit": f["unit"], "label": _text(f["label"], lang)}
+            {
+                "key": f["key"],
+                "formula": _text(f["formula"], lang),
+                "unit": f["unit"],
+                "label": _text(f["label"], lang),
+            }
             for f in _FORMULAS
         ],
         "constants": constants,

@@ -2,6 +2,7 @@
 source, the web-search reference, and the training footprints the model authors published."""
 
 import html
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,114 @@ def test_the_release_schema_names_every_method_a_record_can_carry():
         assert method in columns["method"], method
     assert "nvml-power " not in columns["method"]  # the name the code never wrote
     assert "EcoLogits" in columns["energy_j"]  # a remote API's figure is an estimate, not metered
+
+
+# -- the French page speaks French, and each scrolling table has a name of its own ------------------------
+def page_in(lang: str, path: str = "/methodologie/") -> str:
+    client = Client()
+    client.cookies["django_language"] = lang
+    response = client.get(path)
+    assert response.status_code == 200
+    return html.unescape(response.content.decode())
+
+
+class _Regions(HTMLParser):
+    """The accessible name of every role="region" element: its aria-label, or the text of the element
+    its aria-labelledby points at."""
+
+    def __init__(self):
+        super().__init__()
+        self.regions: list[tuple[str | None, str | None]] = []  # (aria-label, aria-labelledby)
+        self.texts: dict[str, str] = {}
+        self._open: list[tuple[str, str]] = []  # (id, tag) of the elements being read
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("role") == "region":
+            self.regions.append((attrs.get("aria-label"), attrs.get("aria-labelledby")))
+        if attrs.get("id"):
+            self.texts[attrs["id"]] = ""
+            self._open.append((attrs["id"], tag))
+
+    def handle_endtag(self, tag):
+        if self._open and self._open[-1][1] == tag:
+            self._open.pop()
+
+    def handle_data(self, data):
+        for element_id, _ in self._open:
+            self.texts[element_id] += data
+
+    def names(self) -> list[str]:
+        names = []
+        for label, labelledby in self.regions:
+            if labelledby:
+                assert labelledby in self.texts, f"aria-labelledby points at no element: {labelledby}"
+                label = " ".join(self.texts[labelledby].split())
+            assert label, "a region without a name"
+            names.append(label)
+        return names
+
+
+def region_names(page: str) -> list[str]:
+    parser = _Regions()
+    parser.feed(page)
+    return parser.names()
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_every_scrolling_table_of_the_methodology_has_a_name_of_its_own(lang):
+    load_catalogue("fixtures/catalogue/demo.yaml")
+    names = region_names(page_in(lang))
+    assert len(names) >= 4  # formulas, constants, equivalents, energy classes
+    assert len(set(names)) == len(names), names  # axe landmark-unique
+    assert not {"Table", "Tableau"} & set(names)  # a name that says which table
+    expected = {"fr": "Constantes et sources", "en": "Constants and sources"}[lang]
+    assert expected in names  # the heading above the table
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_the_leaderboard_table_is_named_by_its_caption(lang):
+    names = region_names(page_in(lang, "/classement/"))
+    assert names and len(set(names)) == len(names), names
+    assert not {"Table", "Tableau"} & set(names)
+
+
+ENGLISH_ON_THE_FRENCH_PAGE = {
+    # what a user tour found on /methodologie/ in French -> what the page says instead
+    "(same for ADPe and PE)": "(de même pour ADPe et PE)",
+    "formula evaluated at the bounds": "formule évaluée aux bornes",
+    "Water = E": "Eau = E",
+    "<td>years</td>": "<td>ans</td>",
+    "<td>W per busy physical core</td>": "<td>W par cœur physique occupé</td>",
+    "<td>Central: ": "<td>Valeur centrale : ",
+    "<td>Value: ": "<td>Valeur : ",
+    ". Max: ": ". Max : ",
+    "; min: ": "; min : ",
+}
+
+
+def test_the_french_methodology_writes_formulas_units_and_source_prefixes_in_french():
+    load_catalogue("fixtures/catalogue/demo.yaml")
+    french = page_in("fr")
+    english = page_in("en")
+    assert '<html lang="fr">' in french
+    for english_text, french_text in ENGLISH_ON_THE_FRENCH_PAGE.items():
+        assert english_text not in french, english_text
+        assert french_text in french, french_text
+        assert english_text in english, english_text  # the English page keeps the fixtures' words
+    assert "<td>ratio</td>" in french and "<td>ratio</td>" in english  # the same word in both
+
+
+def test_the_methodology_data_translates_units_and_prefixes_but_keeps_the_references():
+    french = {c["key"]: c for c in footprint.methodology("fr")["constants"]}
+    english = {c["key"]: c for c in footprint.methodology("en")["constants"]}
+    assert french.keys() == english.keys()
+    lifetime = "datacenter.hardware_lifetime"
+    assert (french[lifetime]["unit"], english[lifetime]["unit"]) == ("ans", "years")
+    assert french[lifetime]["value"] == english[lifetime]["value"]
+    for key, constant in french.items():
+        # only the prefixes change: the cited references and their addresses stay as published
+        assert (
+            constant["source"].replace("Valeur centrale :", "Central:").replace("Valeur :", "Value:").replace(" :", ":")
+            == english[key]["source"]
+        ), key
