@@ -54,15 +54,30 @@ def ecologits_estimate(
     }
 
 
+# A range narrower than this, relative to its value, is one point and float noise.
+POINT_RANGE = 1e-6
+
+
 def estimate_energy(estimate: dict) -> dict[str, dict[str, float | None]]:
     """A stored estimate's energy on both bases, each {"value", "min", "max"}: `wall` (the
     data centre included, as EcoLogits gives it) and `servers` (the PUE taken out: the
     basis of a worker's record, "Energy for this conversation").
 
-    EcoLogits multiplies the servers' energy by the PUE, its low end by the low PUE and its
-    high end by the high one, so each is divided by the same. Estimates stored before the
-    PUE was kept with them are read with the deployment profile's (the one they used, unless
-    the fixtures changed since). min/max are None where an older estimate kept no range."""
+    Ranges follow the convention of `footprint.compute_impacts` and of EcoLogits' interval
+    arithmetic: the energy at the wall is the servers' times the PUE, its low end the low
+    servers' figure times the low PUE and its high end the high one times the high PUE. So
+    the servers' low end is the wall's low end divided by the *low* PUE, and its high end
+    the wall's high end divided by the *high* PUE: the same bounds, not crossed
+    (wall_min / pue_max would count the PUE's spread a second time, on a figure that does
+    not depend on the PUE).
+
+    The servers' range is what is left of EcoLogits' range once the PUE is taken out: the
+    spread of the model's parameter count, where it is given as a range. Where it is a
+    single number, EcoLogits' whole range comes from the PUE and the servers' range is one
+    point, min = max = value (float noise snapped): the reveal shows no range then, never a
+    range of one point (`point_range`). min/max are None where an older estimate kept no
+    range. Estimates stored before the PUE was kept with them are read with the deployment
+    profile's (the one they used, unless the fixtures changed since)."""
     if estimate.get("pue"):
         pue = estimate["pue"]
         pue_min, pue_max = estimate.get("pue_min") or pue, estimate.get("pue_max") or pue
@@ -73,10 +88,18 @@ def estimate_energy(estimate: dict) -> dict[str, dict[str, float | None]]:
     servers = value / pue
     servers_low = min(low / pue_min, servers) if low is not None else None
     servers_high = max(high / pue_max, servers) if high is not None else None
+    if point_range({"value": servers, "min": servers_low, "max": servers_high}):
+        servers_low = servers_high = servers
     return {
         "wall": {"value": value, "min": low, "max": high},
         "servers": {"value": servers, "min": servers_low, "max": servers_high},
     }
+
+
+def point_range(figure: dict) -> bool:
+    """Whether a {"value", "min", "max"} figure's range is one point (float noise aside)."""
+    low, high = figure["min"], figure["max"]
+    return low is not None and high is not None and high - low <= POINT_RANGE * abs(figure["value"])
 
 
 ESTIMATE_METHOD = "ecologits"

@@ -14,6 +14,9 @@ centre's overhead, PUE, left out); `impacts` start from energy at the data centr
 included), and so do the equivalents and the web-search line, as
 fixtures/footprint/equivalents.yaml defines them. The EcoLogits estimate is given on both
 bases, each named.
+
+For people: method codes in words (`method_label`; the codes stay in `method`), each warning
+said once, and a note (`gwp_scope`) when A's and B's greenhouse gases cover different scopes.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from django.utils.translation import gettext_lazy
 import footprint
 
 from .errors import ArenaError
-from .impacts import attempt_impacts, deployment_profile, estimate_energy
+from .impacts import attempt_impacts, deployment_profile, estimate_energy, point_range
 from .models import SIDES, Attempt, Battle, Message
 
 
@@ -73,9 +76,13 @@ def _messages(battle: Battle) -> list[Message]:
 # What each warning code of `footprint` means for a reader.
 WARNINGS = {
     "embodied-unknown-device": gettext_lazy(
-        "A device that ran this answer is not in our hardware data: its manufacturing share is left out."
+        "A device that ran this answer is not in our hardware data: its manufacturing share is not known, "
+        "so not counted (it is not zero)."
     ),
-    "embodied-unknown-hardware": gettext_lazy("The hardware is unknown: the manufacturing share is left out."),
+    "embodied-unknown-hardware": gettext_lazy(
+        "The hardware that ran this answer is unknown: its manufacturing share is not known, "
+        "so not counted (it is not zero)."
+    ),
     "electricity-mix-wue-world": gettext_lazy(
         "No water figure for this zone's electricity: the world average is used."
     ),
@@ -83,7 +90,47 @@ WARNINGS = {
         "The EcoLogits estimate counts output tokens only: the length of the question is not modelled."
     ),
 }
-MISSING_EMBODIED = gettext_lazy("Manufacturing figures are missing for one indicator: its share is left out.")
+MISSING_EMBODIED = gettext_lazy(
+    "Manufacturing figures are missing for one indicator: its share is not known, so not counted (it is not zero)."
+)
+# The manufacturing warnings all say one thing, its share left out: one is shown, the most
+# specific (a device named and not found says why; "unknown hardware" follows from it, as
+# does a missing figure for one indicator).
+EMBODIED_SPECIFICITY = ("embodied-unknown-device", "embodied-unknown-hardware")
+
+
+def _warnings(notes: list[str]) -> list[dict]:
+    """What `footprint`'s warning codes say, for people: each statement once. The manufacturing
+    share's warnings (codes "embodied-...") say the same thing, so only the most specific stays."""
+    embodied = [code for code in notes if code.startswith("embodied-")]
+    kept = min(
+        embodied,
+        key=lambda c: EMBODIED_SPECIFICITY.index(c) if c in EMBODIED_SPECIFICITY else len(EMBODIED_SPECIFICITY),
+        default=None,
+    )
+    return [
+        {"code": code, "text": str(WARNINGS.get(code, MISSING_EMBODIED if code.startswith("embodied-") else code))}
+        for code in notes
+        if not code.startswith("embodied-") or code == kept
+    ]
+
+
+# How a try's energy was obtained, for people; the code stays in the JSON's `method`. Whether
+# it was measured or estimated is said beside it (`measured`), not repeated here.
+METHOD_LABELS = {
+    "cpu-time-model": gettext_lazy("CPU-time model"),
+    "ecologits": gettext_lazy("EcoLogits estimate"),
+    "nvml": gettext_lazy("GPU energy counter (NVML)"),
+    "nvml-power-polling": gettext_lazy("GPU power polling (NVML)"),
+    "rapl": gettext_lazy("CPU energy counter (RAPL)"),
+    "off": gettext_lazy("meter off"),
+}
+
+
+def method_label(methods: str | None) -> str:
+    """A '+'-joined method code ("cpu-time-model+nvml") in words, in the active language, joined
+    by " + "; an unknown code is shown as it is."""
+    return " + ".join(str(METHOD_LABELS.get(code, code)) for code in (methods or "").split("+") if code)
 
 
 def _methods(attempts) -> str:
@@ -107,6 +154,7 @@ def impacts_for_people(total, profile, lang: str) -> dict:
         # What the figures rest on: a measurement, a CPU-time model, or EcoLogits' estimate
         # (a remote API's tries: their manufacturing share is EcoLogits' too).
         "method": total.method,
+        "method_label": method_label(total.method),
         "source": total.source,
         "estimated_by_ecologits": "ecologits" in total.method.split("+"),
         "energy_wall_wh": total.wall_energy_wh.value if total.wall_energy_wh else None,
@@ -133,10 +181,9 @@ def impacts_for_people(total, profile, lang: str) -> dict:
                 "embodied": _figure(total.pe_embodied_mj, pe_wh),
             },
         },
-        "warnings": [
-            {"code": code, "text": str(WARNINGS.get(code, MISSING_EMBODIED if code.startswith("embodied-") else code))}
-            for code in total.notes
-        ],
+        "warnings": _warnings(total.notes),
+        # A warning already says the manufacturing share is not known: the page says it once.
+        "embodied_warned": any(code.startswith("embodied-") for code in total.notes),
         "equivalents": [e for fig in footprint.equivalents_for(total, lang).values() for e in fig],
     }
 
@@ -146,10 +193,13 @@ def _estimate_out(messages: list[Message]) -> dict:
 
     `energy_wh` (kept as it was) is at the data centre, PUE included, with `energy_wh_min`/
     `_max`; `energy_servers` is the same without the PUE, the basis of `energy.energy_wh`,
-    and `energy_wall` repeats the first with its name. An estimate is stored with each
-    answer that finished; `answers_estimated` of `answers` says how many it covers, and it
-    covers the answers' last tries only: `earlier_tries_left_out` when a retried answer's
-    earlier tries are in the energy but not in the estimate."""
+    and `energy_wall` repeats the first with its name. The servers' min/max are the wall's
+    divided by the same PUE bounds (`arena.impacts.estimate_energy`), None where no range is
+    known or where it is one point: `servers_range_from_pue_only` says when the wall's range
+    comes from the PUE alone. An estimate is stored with each answer that finished;
+    `answers_estimated` of `answers` says how many it covers, and it covers the answers'
+    last tries only: `earlier_tries_left_out` when a retried answer's earlier tries are in
+    the energy but not in the estimate."""
     estimates = [m.estimate for m in messages if m.estimate]
     bases = [estimate_energy(e) for e in estimates]
 
@@ -164,14 +214,20 @@ def _estimate_out(messages: list[Message]) -> dict:
             "max": sum(f["max"] for f in figures) if ranged else None,
         }
 
-    wall = total("wall")
+    wall, servers = total("wall"), total("servers")
+    # EcoLogits' range at the wall may come from the PUE alone (a model whose parameter count
+    # is one number): at the servers it is then one point, shown as no range at all.
+    servers_point = servers is not None and point_range(servers)
+    if servers_point:
+        servers = {**servers, "min": None, "max": None}
     return {
         "energy_wh": wall["value"] if wall else None,
         "energy_wh_min": wall["min"] if wall else None,
         "energy_wh_max": wall["max"] if wall else None,
         "source": estimates[0]["source"] if estimates else None,
         "energy_wall": wall,
-        "energy_servers": total("servers"),
+        "energy_servers": servers,
+        "servers_range_from_pue_only": servers_point and wall["min"] is not None,
         "answers_estimated": len(estimates),
         "answers": len(messages),
         "earlier_tries_left_out": any(m.tries > 1 for m in messages),
@@ -204,6 +260,7 @@ def _side_reveal(battle: Battle, side: str, messages: list[Message], lang: str, 
             # Over every try with a figure, as `energy_wh` sums them (not the last try's).
             "measured": bool(figured) and all(a.measured for a in figured),
             "method": _methods(tries) or None,
+            "method_label": method_label(_methods(tries)) or None,
             # Some tries have no figure (a record lost with its worker): `energy_wh` counts the
             # others only, a lower bound.
             "partial": bool(figured) and len(figured) < len(tries),
@@ -219,7 +276,8 @@ def _side_reveal(battle: Battle, side: str, messages: list[Message], lang: str, 
             # At the servers, as metered: the data centre's overhead (PUE) is not in it.
             "basis": "servers",
             "measured": measured,
-            "method": methods,
+            "method": methods,  # the codes, as the exports write them
+            "method_label": method_label(methods),  # the same in words
             "partial": bool(with_figures) and missing > 0,
             "attempts": len(attempts),
             "attempts_without_figures": missing,
@@ -248,6 +306,36 @@ def energy_comparison(energy_a_wh: float | None, energy_b_wh: float | None, lang
         "big": big,
         "small": small,
         "ratio": f"{ratio:.1f}".replace(".", "," if lang == "fr" else "."),
+    }
+
+
+def gwp_scope_note(impacts_a: dict | None, impacts_b: dict | None) -> dict | None:
+    """A note for the greenhouse-gas figures when A's and B's cover different scopes: one side's
+    manufacturing share is counted (known hardware, or EcoLogits' estimate for a remote API),
+    the other's is not known and left out, so a side that used more energy may show less CO2e.
+    None when both sides count the same things, or one has no figure."""
+    if impacts_a is None or impacts_b is None:
+        return None
+    known = {side: i["indicators"]["gwp_g"]["embodied"] is not None for side, i in (("a", impacts_a), ("b", impacts_b))}
+    if known["a"] == known["b"]:
+        return None
+    included, left_out = ("a", "b") if known["a"] else ("b", "a")
+    by_ecologits = (impacts_a if included == "a" else impacts_b)["estimated_by_ecologits"]
+    text = (
+        _(
+            "%(included)s's greenhouse gases include manufacturing (EcoLogits estimate); %(left_out)s's "
+            "manufacturing share is not known and not counted: the two are not comparable as they stand."
+        )
+        if by_ecologits
+        else _(
+            "%(included)s's greenhouse gases include manufacturing; %(left_out)s's manufacturing share is "
+            "not known and not counted: the two are not comparable as they stand."
+        )
+    )
+    return {
+        "included": included,
+        "left_out": left_out,
+        "text": text % {"included": included.upper(), "left_out": left_out.upper()},
     }
 
 
@@ -283,6 +371,7 @@ def build_reveal(battle: Battle, lang: str = "fr", zone: str | None = None) -> d
         "a": sides["a"],
         "b": sides["b"],
         "comparison": energy_comparison(energy_a, energy_b, lang),
+        "gwp_scope": gwp_scope_note(sides["a"]["impacts"], sides["b"]["impacts"]),
         "conversation": impacts_for_people(both, profile, lang) if both else None,
         "sobriety": sobriety_lines(
             battle,

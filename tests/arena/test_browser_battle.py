@@ -108,7 +108,7 @@ def test_it_runs_a_blind_battle_end_to_end(arena, browser):
 
     # Impacts, equivalents and honest labels, with French number formatting (1,5 Wh).
     assert "gCO2e" in reveal and "Eau" in reveal and "Soit environ" in reveal
-    assert "estimée (cpu-time-model)" in reveal  # no GPU here: the CPU model, said so
+    assert "estimée · modèle fondé sur le temps CPU" in reveal  # no GPU here: the CPU model, said so
     assert "Estimation EcoLogits" in reveal
     energy = page.locator(".model-card .energy-wh").first.inner_text()
     assert re.fullmatch(r"\d+(,\d+)?\u00a0m?Wh", energy), energy

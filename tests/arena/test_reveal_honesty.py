@@ -56,7 +56,9 @@ def _as_remote_api(battle, side: str) -> Message:
 
 
 # -- 1. the EcoLogits estimate on the metered figure's basis, with its range ------------------
-def test_the_estimate_is_given_without_the_pue_beside_the_metered_energy_with_its_range(en_client, make_battle):
+def test_the_estimate_is_given_without_the_pue_beside_the_metered_energy(en_client, make_battle):
+    """A model whose parameter count is one number: EcoLogits' range at the wall is the PUE's
+    alone, so at the servers there is no range, said so, not a range of one point."""
     battle = make_battle(model_a="heron", model_b="mesange", vote="a")
     message = _answer(battle, "a")
     message.estimate = ecologits_estimate(battle.model_a, 10, 16, 500)
@@ -74,17 +76,75 @@ def test_the_estimate_is_given_without_the_pue_beside_the_metered_energy_with_it
     assert wall == pytest.approx(
         {"value": stored["energy_wh"], "min": stored["energy_wh_min"], "max": stored["energy_wh_max"]}
     )
-    assert servers["value"] == pytest.approx(stored["energy_wh"] / pue.value)
-    assert servers["min"] == pytest.approx(stored["energy_wh_min"] / pue.min)
-    assert servers["max"] == pytest.approx(stored["energy_wh_max"] / pue.max)
-    assert servers["min"] <= servers["value"] <= servers["max"]
+    # The wall's range is the servers' figure times the PUE's bounds, nothing more.
+    assert stored["energy_wh_min"] / pue.min == pytest.approx(stored["energy_wh"] / pue.value)
+    assert stored["energy_wh_max"] / pue.max == pytest.approx(stored["energy_wh"] / pue.value)
+    assert servers == pytest.approx({"value": stored["energy_wh"] / pue.value, "min": None, "max": None})
+    assert estimate["servers_range_from_pue_only"] is True
     assert (estimate["answers_estimated"], estimate["answers"]) == (1, 1)
 
     page = _page(en_client, battle)
     assert "EcoLogits estimate for the same answers, at the servers (PUE excluded)" in page
-    shown = re.search(r'class="estimate-servers">([^<]*)</span> <span class="range">\[([^\]]*)\]', page)
-    assert shown and shown.group(1) and "–" in shown.group(2)  # the figure and its range
+    shown = re.search(r'class="estimate-servers">([^<]*)</span>(.{0,40})', page)
+    assert shown and shown.group(1) and "range" not in shown.group(2)  # no "[5,8 mWh – 5,8 mWh]"
+    assert re.search(r'class="estimate-wall">[^<]*</span> <span class="range">\[[^\]]*–[^\]]*\]', page)
+    assert (
+        "EcoLogits gives no range for this model at the servers: its range comes from the data centre's PUE alone."
+        in page
+    )
     assert "At the servers, without the data centre's overhead (PUE)." in page
+
+
+def test_the_servers_range_is_the_walls_divided_by_the_same_pue_bounds(en_client, make_battle):
+    """Where EcoLogits' range is wider than the PUE's (a parameter count given as a range), the
+    servers' range is the wall's divided by the matching PUE bounds (low by low, high by high),
+    as `footprint` multiplies them."""
+    battle = make_battle(vote="a")
+    message = _answer(battle, "a")
+    # Servers: 10 mWh [5 – 20] mWh; PUE 1.2 [1.1 – 1.5].
+    message.estimate = {
+        "energy_wh": 0.012,
+        "energy_wh_min": 0.0055,
+        "energy_wh_max": 0.03,
+        "gwp_g": 0.001,
+        "source": "EcoLogits 0.11.3",
+        "pue": 1.2,
+        "pue_min": 1.1,
+        "pue_max": 1.5,
+    }
+    message.save(update_fields=["estimate"])
+
+    estimate = _reveal(en_client, battle)["a"]["estimate"]
+
+    assert estimate["energy_servers"] == pytest.approx({"value": 0.01, "min": 0.005, "max": 0.02})
+    assert estimate["servers_range_from_pue_only"] is False
+    page = _page(en_client, battle)
+    shown = re.search(r'class="estimate-servers">([^<]*)</span> <span class="range">\[([^\]]*)\]', page)
+    assert shown and (shown.group(1), shown.group(2)) == ("10\u00a0mWh", "5.0\u00a0mWh – 20\u00a0mWh")
+    assert "its range comes from the data centre's PUE alone" not in page
+
+
+def test_a_range_that_rounds_to_one_figure_is_not_shown(en_client, make_battle):
+    battle = make_battle(vote="a")
+    message = _answer(battle, "a")
+    # A range of 0.01 % at the servers: real, kept in the JSON, but "[10 mWh – 10 mWh]" once rounded.
+    message.estimate = {
+        "energy_wh": 0.012,
+        "energy_wh_min": 0.012 * 0.9999 * 1.1 / 1.2,
+        "energy_wh_max": 0.012 * 1.0001 * 1.5 / 1.2,
+        "gwp_g": 0.001,
+        "source": "EcoLogits 0.11.3",
+        "pue": 1.2,
+        "pue_min": 1.1,
+        "pue_max": 1.5,
+    }
+    message.save(update_fields=["estimate"])
+
+    servers = _reveal(en_client, battle)["a"]["estimate"]["energy_servers"]
+
+    assert servers["min"] == pytest.approx(0.009999) and servers["max"] == pytest.approx(0.010001)
+    shown = re.search(r'class="estimate-servers">([^<]*)</span>(.{0,40})', _page(en_client, battle))
+    assert shown and "range" not in shown.group(2)
 
 
 def test_a_remote_api_shows_one_figure_for_its_energy_and_the_estimate(en_client, make_battle):
@@ -223,7 +283,44 @@ def test_the_page_says_an_unknown_manufacturing_share_is_not_zero(en_client, mak
 
     page = _page(en_client, battle)
 
-    assert "Manufacturing share: not known, so not counted (it is not zero)." in page
+    assert "its manufacturing share is not known, so not counted (it is not zero)." in page
+    # The whole conversation has no warnings list: its own line says it.
+    conversation = page[page.index('class="card conversation"') :]
+    assert "Manufacturing share: not known, so not counted (it is not zero)." in conversation
+
+
+def test_each_side_says_once_that_its_manufacturing_share_is_not_known(en_client, make_battle):
+    """The CPU fallback's device "cpu" is not in the hardware data, so no hardware is known:
+    two codes and a line said the same thing three times. The most specific one stays."""
+    battle = make_battle(vote="a")
+
+    reveal = _reveal(en_client, battle)
+    page = _page(en_client, battle)
+
+    for side in "ab":
+        warnings = reveal[side]["impacts"]["warnings"]
+        assert [w["code"] for w in warnings if w["code"].startswith("embodied-")] == ["embodied-unknown-device"]
+        assert len({w["text"] for w in warnings}) == len(warnings)
+        assert reveal[side]["impacts"]["embodied_warned"] is True
+        card = re.search(rf'<article class="model-card" data-side="{side}">(.*?)</article>', page, re.S).group(1)
+        assert card.lower().count("manufacturing share") == 1, card
+        assert "A device that ran this answer is not in our hardware data" in card
+        assert "The hardware that ran this answer is unknown" not in card
+
+
+def test_the_most_specific_manufacturing_warning_is_kept():
+    from arena.reveal import _warnings
+
+    def codes(notes):
+        return [w["code"] for w in _warnings(notes)]
+
+    assert codes(["embodied-unknown-hardware", "electricity-mix-wue-world", "embodied-unknown-device"]) == [
+        "electricity-mix-wue-world",
+        "embodied-unknown-device",
+    ]
+    assert codes(["embodied-gwp-missing", "embodied-unknown-hardware"]) == ["embodied-unknown-hardware"]
+    assert codes(["embodied-gwp-missing", "embodied-adpe-missing"]) == ["embodied-gwp-missing"]
+    assert codes(["input-tokens-not-modelled"]) == ["input-tokens-not-modelled"]
 
 
 def test_the_estimate_says_which_answers_and_tries_it_covers(en_client, make_battle):
@@ -240,3 +337,98 @@ def test_the_estimate_says_which_answers_and_tries_it_covers(en_client, make_bat
     page = _page(en_client, battle)
     assert "For 1 of 2 answers: the others have none (a stopped answer gets no estimate)." in page
     assert "The earlier tries of a retried answer are in the energy above, not in this estimate." in page
+
+
+# -- 5. method codes in words ------------------------------------------------------------------
+def test_the_method_is_said_in_words_with_its_code_kept_in_the_json(en_client, make_battle):
+    battle = make_battle(model_a="heron", model_b="martinet", vote="a")
+    add_attempt(_answer(battle, "a"), {**energy_record(3.6), **H100}, outcome="done")  # a retry on NVML
+    _as_remote_api(battle, "b")
+
+    reveal = _reveal(en_client, battle)
+    page = _page(en_client, battle)
+
+    a, b = reveal["a"]["energy"], reveal["b"]["energy"]
+    assert (a["method"], b["method"]) == ("cpu-time-model+nvml", "ecologits")  # the codes, unchanged
+    assert a["method_label"] == "CPU-time model + GPU energy counter (NVML)"
+    assert b["method_label"] == "EcoLogits estimate"
+    assert a["messages"][0]["method_label"] == "CPU-time model + GPU energy counter (NVML)"
+    assert reveal["b"]["impacts"]["method_label"] == "EcoLogits estimate"
+    assert (
+        'title="cpu-time-model+nvml">estimated · <span class="method">CPU-time model + GPU energy counter (NVML)'
+        in page
+    )
+    assert 'title="ecologits">estimated · <span class="method">EcoLogits estimate</span>' in page
+    for code in ("(cpu-time-model", "(ecologits)", "(nvml)", "+nvml"):
+        assert code not in page.replace('title="cpu-time-model+nvml"', "")
+
+
+def test_every_meter_has_a_name():
+    from arena.reveal import method_label
+
+    assert method_label("nvml-power-polling+rapl") == "GPU power polling (NVML) + CPU energy counter (RAPL)"
+    assert method_label("off") == "meter off"
+    assert method_label("something-new") == "something-new"  # shown as it is, never hidden
+    assert method_label("") == "" and method_label(None) == ""
+
+
+# -- 6. the glossary says which basis each figure stands on ------------------------------------
+def test_the_glossary_puts_the_headline_energy_at_the_servers(en_client, make_battle):
+    page = _page(en_client, make_battle(vote="a"))
+
+    glossary = page[page.index('id="glossary-wh"') :]
+    glossary = glossary[: glossary.index("</dd>")]
+    assert (
+        "The energy for this conversation is counted at the servers, without the data centre's overhead (PUE excluded)"
+        in glossary
+    )
+    assert "the everyday equivalents count it at the data centre's meter (PUE included)" in glossary
+    assert "Servers' energy is counted at the data centre's meter" not in page
+
+
+# -- 7. greenhouse gases of different scopes are said to be so ---------------------------------
+def test_co2e_figures_of_different_scopes_say_they_are_not_comparable(en_client, make_battle):
+    """A (metered, hardware unknown) used twice B's energy, yet B (a remote API) counts its
+    manufacturing and A cannot: the bars alone would mislead."""
+    battle = make_battle(model_a="heron", model_b="martinet", vote="a")
+    _as_remote_api(battle, "b")
+
+    reveal = _reveal(en_client, battle)
+    page = _page(en_client, battle)
+
+    assert reveal["a"]["impacts"]["indicators"]["gwp_g"]["embodied"] is None
+    assert reveal["b"]["impacts"]["indicators"]["gwp_g"]["embodied"] is not None
+    note = reveal["gwp_scope"]
+    assert (note["included"], note["left_out"]) == ("b", "a")
+    text = (
+        "B's greenhouse gases include manufacturing (EcoLogits estimate); A's manufacturing share is not known "
+        "and not counted: the two are not comparable as they stand."
+    )
+    assert note["text"] == text
+    # Under the bars, before the cards.
+    reveal_html = page[page.index('id="reveal"') :]
+    assert reveal_html.index("</figure>") < reveal_html.index(text) < reveal_html.index('<div class="sides">')
+
+
+def test_co2e_figures_of_the_same_scope_need_no_note(en_client, make_battle):
+    unknown = make_battle(vote="a")  # both on the CPU fallback: manufacturing unknown on both sides
+    known = make_battle(vote="a")
+    for side in "ab":
+        message = _answer(known, side)
+        message.attempts.all().delete()
+        add_attempt(message, {**energy_record(3.6), **H100})  # both on a known H100
+
+    for battle in (unknown, known):
+        assert _reveal(en_client, battle)["gwp_scope"] is None
+        assert "not comparable as they stand" not in _page(en_client, battle)
+
+
+def test_co2e_of_a_known_device_beside_an_unknown_one_is_said_without_ecologits():
+    from arena.reveal import gwp_scope_note
+
+    def impacts(embodied, by_ecologits=False):
+        return {"indicators": {"gwp_g": {"embodied": embodied}}, "estimated_by_ecologits": by_ecologits}
+
+    note = gwp_scope_note(impacts({"value": 1.0}), impacts(None))
+    assert (note["included"], note["left_out"]) == ("a", "b") and "EcoLogits" not in note["text"]
+    assert gwp_scope_note(impacts(None), None) is None

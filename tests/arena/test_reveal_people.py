@@ -19,6 +19,9 @@ def test_the_reveal_gives_five_indicators_with_ranges_classes_and_warnings(owner
             assert total["min"] <= total["value"] <= total["max"]
         assert reveal[side]["impacts"]["warnings"]  # the demo's CPU records name no known device
         assert all(w["text"] and w["code"] for w in reveal[side]["impacts"]["warnings"])
+        # One statement of the unknown manufacturing share, not one per code that implies it.
+        codes = [w["code"] for w in reveal[side]["impacts"]["warnings"]]
+        assert [c for c in codes if c.startswith("embodied-")] == ["embodied-unknown-device"]
     # 36 J = 0.01 Wh over 16 tokens: 0.625 Wh per 1,000 tokens, class C; 3.6 J: 0.0625, class A.
     assert reveal["a"]["energy"]["energy_class"] == "C" and reveal["b"]["energy"]["energy_class"] == "A"
     assert reveal["a"]["energy"]["completion_tokens"] == 16 and reveal["a"]["energy"]["duration_ms"] == 500
