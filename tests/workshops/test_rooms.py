@@ -148,7 +148,7 @@ def test_a_closed_room_refuses_battles_votes_and_turns_and_loses_nothing(room, o
         assert response.status_code == 409
         assert response.json()["error"] == {
             "code": "workshop_closed",
-            "message": "Cet atelier est fermé : il n'accepte plus de combat ni de vote.",
+            "message": "Cet atelier est fermé : il n'accepte plus de duel ni de vote.",
         }
     with pytest.raises(ArenaError) as refused:
         rules.add_turn(Battle.objects.get(pk=waiting.pk), "Encore ?")
