@@ -40,7 +40,11 @@ class Pacer:
     send: Callable[[dict], Awaitable[None]]
     sides: tuple[str, ...]
     chars_per_s: float
-    tick_s: float = 0.05
+    # A step is chars_per_s x tick_s characters (3 at 120/s): a release waits until every
+    # side still generating has a whole step, so a long step holds the text back (6
+    # characters put the paced first delta 40 ms later with the tiny test models,
+    # bench/arena_overhead.py); a short one sends more frames (40 a second per side here).
+    tick_s: float = 0.025
     _state: dict[str, _Side] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -81,6 +85,11 @@ class Pacer:
         last tokens) would cut that side's text at its token boundaries and the others' at
         random places: which side is the slower model would show in the chunks."""
         step = int(self.chars_per_s * self.tick_s) or 1
+        if not any(s.shown for s in self._state.values()):
+            # The first release, one character each as soon as every side has text: the
+            # first words come as soon as the slower side's first token, and one character
+            # says nothing of where that token ends.
+            step = 1
         if any(not s.finished and s.waiting < step for s in self._state.values()):
             return 0
         return step

@@ -59,7 +59,8 @@ async def test_it_shows_a_fast_and_a_slow_side_at_the_same_pace():
 async def test_its_chunks_do_not_follow_the_slower_sides_tokens():
     """Each tick used to show what the slower side had, its tokens since the last tick: its
     chunks began on its token boundaries and the faster side's anywhere, which told which side
-    was the slower model. Every chunk is now one fixed step on both sides (the last, the rest)."""
+    was the slower model. Every chunk is now one fixed step on both sides (the first, one
+    character; the last, the rest)."""
     screen = Screen()
     pacer = Pacer(screen.send, ("a", "b"), chars_per_s=1000, tick_s=0.01)  # steps of 10
     runner = asyncio.create_task(pacer.run())
@@ -74,7 +75,8 @@ async def test_its_chunks_do_not_follow_the_slower_sides_tokens():
     await asyncio.gather(generate("a", [" x"] * 200, 0.0005), generate("b", slow, 0.02), runner)
     for side in "ab":
         sizes = [len(f["text"]) for _t, f in screen.frames if f["type"] == "delta" and f["side"] == side]
-        assert set(sizes[:-1]) == {10} and 0 < sizes[-1] <= 10, (side, sizes)
+        # One character first (the first words as soon as both sides have text), then steps.
+        assert sizes[0] == 1 and set(sizes[1:-1]) == {10} and 0 < sizes[-1] <= 10, (side, sizes)
     assert screen.shown("b") == "".join(slow)
 
 
