@@ -372,7 +372,7 @@ def build_reveal(battle: Battle, lang: str = "fr", zone: str | None = None) -> d
         "b": sides["b"],
         "comparison": energy_comparison(energy_a, energy_b, lang),
         "gwp_scope": gwp_scope_note(sides["a"]["impacts"], sides["b"]["impacts"]),
-        "conversation": impacts_for_people(both, profile, lang) if both else None,
+        "conversation": _conversation(both, list(impacts_by_try.values()), profile, lang) if both else None,
         "sobriety": sobriety_lines(
             battle,
             vote.choice,
@@ -386,6 +386,14 @@ def build_reveal(battle: Battle, lang: str = "fr", zone: str | None = None) -> d
         "leak": {"flagged": battle.leak_flagged, "detail": battle.leak_detail},
         "zones": footprint.zone_labels(lang),
     }
+
+
+def _conversation(both, tries: list, profile, lang: str) -> dict:
+    """Both sides' impacts together. Where some tries count their manufacturing (a remote API's,
+    EcoLogits') and others cannot, the sum's share is not known, yet the totals hold part of it:
+    `embodied_partial` says so, rather than "not counted" for the whole."""
+    known = [t.gwp_embodied_g is not None for t in tries]
+    return {**impacts_for_people(both, profile, lang), "embodied_partial": any(known) and not all(known)}
 
 
 def sobriety_lines(

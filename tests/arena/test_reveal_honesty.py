@@ -410,6 +410,24 @@ def test_co2e_figures_of_different_scopes_say_they_are_not_comparable(en_client,
     assert reveal_html.index("</figure>") < reveal_html.index(text) < reveal_html.index('<div class="sides">')
 
 
+def test_the_whole_conversation_says_manufacturing_is_counted_for_part_of_it(en_client, make_battle):
+    """B (a remote API) counts its manufacturing and A cannot: the conversation's CO2e holds B's
+    share, so its card must not say that manufacturing is not counted at all."""
+    mixed = make_battle(model_a="heron", model_b="martinet", vote="a")
+    _as_remote_api(mixed, "b")
+    unknown = make_battle(vote="a")  # both on the CPU fallback: no share known on either side
+
+    conversation = _reveal(en_client, mixed)["conversation"]
+    assert conversation["indicators"]["gwp_g"]["embodied"] is None and conversation["embodied_partial"] is True
+    card = _page(en_client, mixed).split('class="card conversation"')[1].split("</section>")[0]
+    assert "Manufacturing share: counted for the answers whose estimate includes it" in card
+    assert "Manufacturing share: not known, so not counted (it is not zero)." not in card
+
+    assert _reveal(en_client, unknown)["conversation"]["embodied_partial"] is False
+    card = _page(en_client, unknown).split('class="card conversation"')[1].split("</section>")[0]
+    assert "Manufacturing share: not known, so not counted (it is not zero)." in card
+
+
 def test_co2e_figures_of_the_same_scope_need_no_note(en_client, make_battle):
     unknown = make_battle(vote="a")  # both on the CPU fallback: manufacturing unknown on both sides
     known = make_battle(vote="a")
