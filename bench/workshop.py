@@ -67,8 +67,8 @@ async def participant(base: str, code: str, arrival_s: float, rng: random.Random
     await asyncio.sleep(arrival_s)
     out = {"arrived": time.time(), "voted": False}
     async with Visitor(base) as person:
-        await person.join(code)
         await person.consent(publish=rng.random() < 0.5)
+        await person.join(code)
         t0 = time.perf_counter()
         battle = await person.start(rng.choice(PROMPTS), workshop=code)
         out["post_battle_ms"] = (time.perf_counter() - t0) * 1000

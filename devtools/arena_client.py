@@ -72,8 +72,15 @@ class Visitor:
         return _check(response, expected)
 
     async def join(self, code: str) -> int:
-        """Open the room's join page (takes a seat); its HTTP status."""
-        return (await self.client.get(f"{self.base}/w/{code}/", follow_redirects=True)).status_code
+        """Open the room's page, then take a seat as the page does once the terms are accepted
+        (`consent` first: loading the page alone takes none); the seat's HTTP status."""
+        page = await self.client.get(f"{self.base}/w/{code}/", follow_redirects=True)
+        if page.status_code != 200:
+            return page.status_code
+        response = await self.client.post(
+            f"{self.base}/api/workshops/{code}/join", json={}, headers={"X-CSRFToken": self.client.cookies["csrftoken"]}
+        )
+        return response.status_code
 
     async def consent(self, publish: bool = False) -> dict:
         return await self.post("/api/consent", {"accept_terms": True, "publish": publish})

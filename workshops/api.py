@@ -20,7 +20,7 @@ from pydantic import Field, StrictInt, StrictStr, StringConstraints
 
 from arena.api import _Body, api_view, parse_body
 from arena.errors import ArenaError
-from arena.models import Attempt, Battle, Message
+from arena.models import Attempt, Battle, Message, Visitor
 from arena.visitors import client_ip, ip_hash
 
 from . import rules
@@ -137,6 +137,18 @@ def create(request):
 def detail(request, code):
     workshop = rules.find(code)
     return JsonResponse({**public(workshop), **links(request, workshop)})
+
+
+@api_view("POST")
+def join(request, code):
+    """A seat for this browser, once its person accepted the terms: the room's page posts it
+    then (loading the page takes none, so a link preview or a crawler fills no seat). The
+    same browser again keeps its seat."""
+    workshop = rules.find(code)
+    if not Visitor.objects.filter(pk=request.visitor_id, terms_accepted_at__isnull=False).exists():
+        raise ArenaError(403, "terms_required", _("Please accept the terms of use first."))
+    rules.join(workshop, request.visitor_id)
+    return JsonResponse(public(workshop))
 
 
 @api_view("POST")

@@ -69,8 +69,28 @@ def create(ip_hash: str, **fields) -> tuple[Workshop, str]:
     return Workshop.open_new(**fields)
 
 
+def check_seat(workshop: Workshop, visitor_id: str) -> None:
+    """Whether this browser may come in (its seat, or one still free), taking none: the room's
+    page is loaded by link previews and crawlers too, which must not fill a room."""
+    if workshop.is_closed:
+        raise _closed()
+    seats = Participant.objects.filter(workshop=workshop)
+    if seats.count() >= workshop.max_participants and not seats.filter(visitor_id=visitor_id).exists():
+        raise _full(workshop)
+
+
+def _full(workshop: Workshop) -> ArenaError:
+    return ArenaError(
+        409,
+        "workshop_full",
+        _("This workshop is full (%(n)d participants). Ask your facilitator.") % {"n": workshop.max_participants},
+    )
+
+
 def join(workshop: Workshop, visitor_id: str) -> Participant:
-    """A seat in the room for this browser (the same one on every visit)."""
+    """A seat in the room for this browser (the same one on every visit): taken when its
+    person accepted the terms on the room's page (`POST /api/workshops/<code>/join`), or at
+    its first battle there."""
     if workshop.is_closed:
         raise _closed()
     visitor, _created = Visitor.objects.get_or_create(pk=visitor_id)
@@ -81,12 +101,7 @@ def join(workshop: Workshop, visitor_id: str) -> Participant:
         # Lock the room so that two people taking the last seat at once cannot both get it.
         Workshop.objects.select_for_update().filter(pk=workshop.pk).first()
         if Participant.objects.filter(workshop=workshop).count() >= workshop.max_participants:
-            raise ArenaError(
-                409,
-                "workshop_full",
-                _("This workshop is full (%(n)d participants). Ask your facilitator.")
-                % {"n": workshop.max_participants},
-            )
+            raise _full(workshop)
         try:
             with transaction.atomic():
                 seat = Participant.objects.create(workshop=workshop, visitor=visitor)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("w/<str:code>/bilan/", views.summary_page, name="workshop-summary"),
     path("api/workshops", api.create, name="api-workshops"),
     path("api/workshops/<str:code>", api.detail, name="api-workshop"),
+    path("api/workshops/<str:code>/join", api.join, name="api-workshop-join"),
     path("api/workshops/<str:code>/state", api.state, name="api-workshop-state"),
     path("api/workshops/<str:code>/stats", api.live_stats, name="api-workshop-stats"),
     path("api/workshops/<str:code>/summary", api.summary, name="api-workshop-summary"),

@@ -108,7 +108,7 @@ def join(request, code):
         if workshop.code != code:  # typed in lower case: one address per room
             return HttpResponseRedirect(reverse("workshop-join", args=[workshop.code]))
         _room_language(request, workshop, keep=True)
-        rules.join(workshop, request.visitor_id)
+        rules.check_seat(workshop, request.visitor_id)  # the seat is taken once the terms are accepted
     except ArenaError as exc:
         closed = exc.code == "workshop_closed"
         return render(

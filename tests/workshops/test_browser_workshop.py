@@ -25,9 +25,12 @@ def arena(live_arena, arena_workers, transactional_db):
     return live_arena
 
 
-def play_a_battle(page, prompt: str) -> None:
+def accept_terms(page) -> None:
     page.get_by_label("J'accepte les conditions d'utilisation.").check()
     page.get_by_role("button", name="Commencer").click()
+
+
+def play_a_battle(page, prompt: str) -> None:
     page.get_by_role("textbox", name="Votre question").fill(prompt)
     page.get_by_role("button", name="Envoyer aux deux modèles").click()
     page.wait_for_url("**/battles/**")
@@ -74,8 +77,12 @@ def test_a_room_plays_and_the_projector_follows_live(arena, browser):
     for page_ in (typed, by_link, by_qr):
         assert "Café IA de la médiathèque" in page_.inner_text(".room-banner")
         assert page_.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scroll on a phone
-    # expect(), not wait_for_function: the page's Content Security Policy forbids the eval it polls with.
-    expect(projector.locator("#n-participants")).to_have_text("3", timeout=5000)
+    # A page loaded takes no seat (a link preview would): the terms accepted take it, live.
+    assert projector.locator("#n-participants").inner_text() == "0"
+    for n, page_ in enumerate((typed, by_link, by_qr), start=1):
+        accept_terms(page_)
+        # expect(), not wait_for_function: the page's Content Security Policy forbids the eval it polls with.
+        expect(projector.locator("#n-participants")).to_have_text(str(n), timeout=5000)
 
     for n, page_ in enumerate((typed, by_link, by_qr), start=1):
         play_a_battle(page_, f"Question {n} : pourquoi le ciel est-il bleu ?")

@@ -11,6 +11,7 @@ from django.test import Client
 
 from arena.errors import ArenaError
 from arena.models import Battle, Vote
+from arena.visitors import COOKIE
 from leaderboard.snapshots import compute_leaderboard
 from workshops.models import CODE_ALPHABET, Participant, Workshop
 from workshops.stats import room_stats
@@ -82,12 +83,38 @@ def test_codes_are_case_insensitive_and_unknown_codes_get_a_message(room, owner_
     assert response.status_code == 302 and response["Location"] == f"/w/{code}/"
     page = owner_client.get(f"/w/{code}/")
     assert page.status_code == 200 and "Classe de 4e B" in page.text and f'data-workshop="{code}"' in page.text
-    assert Participant.objects.filter(workshop__code=code).count() == 1
     typed = owner_client.get("/w/", {"code": f" {code[:3].lower()}-{code[3:]} "})
     assert typed.status_code == 302 and typed["Location"] == f"/w/{code}/"
     unknown = owner_client.get("/w/QQQQQQ/")
     assert unknown.status_code == 404 and "Aucun atelier ne porte ce code" in unknown.text
     assert Client().get("/api/workshops/QQQQQQ").json()["error"]["code"] == "unknown_workshop"
+
+
+def test_a_seat_is_taken_once_the_terms_are_accepted_never_by_loading_the_page(room, owner_client, stranger_client):
+    """Chat apps fetch a shared link for its preview, and crawlers follow it: loading the room's
+    page takes no seat. The page posts the join once its person accepted the terms."""
+    data, headers = room
+    code = data["code"]
+    seats = Participant.objects.filter(workshop__code=code)
+    for _preview in range(3):
+        assert Client().get(f"/w/{code}/").status_code == 200
+    assert owner_client.get(f"/w/{code}/").status_code == 200
+    assert seats.count() == 0
+
+    refused = post_json(Client(), f"/api/workshops/{code}/join", {})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "terms_required"
+    joined = post_json(owner_client, f"/api/workshops/{code}/join", {})
+    assert joined.status_code == 200 and joined.json()["code"] == code and "facilitator_url" not in joined.json()
+    assert post_json(owner_client, f"/api/workshops/{code}/join", {}).status_code == 200  # the same seat
+    assert [str(v) for v in seats.values_list("visitor_id", flat=True)] == [owner_client.cookies[COOKIE].value]
+    assert Client().get(f"/api/workshops/{code}/stats", **headers).json()["participants"] == 1
+
+    unknown = post_json(owner_client, "/api/workshops/QQQQQQ/join", {})
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_workshop"
+    assert _state(headers, code, "closed").status_code == 200
+    closed = post_json(stranger_client, f"/api/workshops/{code}/join", {})
+    assert closed.status_code == 409 and closed.json()["error"]["code"] == "workshop_closed"
+    assert seats.count() == 1
 
 
 def test_the_home_page_has_a_join_box(catalogue, owner_client):
@@ -120,6 +147,9 @@ def test_a_full_room_refuses_one_more_person(catalogue, owner_client, stranger_c
     refused = _start(stranger_client, data["code"])
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "workshop_full"
     assert stranger_client.get(f"/w/{data['code']}/").status_code == 409
+    full = post_json(stranger_client, f"/api/workshops/{data['code']}/join", {})
+    assert full.status_code == 409 and full.json()["error"]["code"] == "workshop_full"
+    assert owner_client.get(f"/w/{data['code']}/").status_code == 200  # a seat's holder comes back
     assert Battle.objects.count() == 1
 
 

@@ -55,9 +55,9 @@ async def test_a_vote_on_one_process_updates_a_dashboard_on_the_other(two_proces
     async with Dashboard(web2, room["code"], room["token"]) as dashboard:
         assert (await dashboard.next_stats())["data"]["votes"] == 0
         async with Visitor(web1) as person:
+            await person.consent()
             assert await person.join(room["code"]) == 200
             await dashboard.until(lambda d: d["participants"] == 1)
-            await person.consent()
             battle = await person.start("Pourquoi la mer est-elle salée ?", workshop=room["code"])
             await dashboard.until(lambda d: d["battles"] == 1)
             answers = await person.stream(battle)

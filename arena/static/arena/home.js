@@ -17,10 +17,23 @@ document.getElementById("terms-form").addEventListener("submit", async (event) =
     terms.hidden = true;
     form.hidden = false;
     prompt.focus();
+    joinRoom();
   } catch (err) {
     error.textContent = err.message;
   }
 });
+
+// In a workshop room, a seat is taken once the terms are accepted (now, or on an earlier
+// visit), never by loading the page: a link preview fills no seat.
+async function joinRoom() {
+  if (!form.dataset.workshop) return;
+  try {
+    await postJSON(`/api/workshops/${encodeURIComponent(form.dataset.workshop)}/join`, {});
+  } catch (err) {
+    error.textContent = err.message;
+  }
+}
+if (!form.hidden) joinRoom();
 
 for (const button of document.querySelectorAll("button.example")) {
   button.addEventListener("click", () => { prompt.value = button.textContent; prompt.focus(); });
