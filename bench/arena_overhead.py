@@ -31,6 +31,8 @@ Measurements, taken side by side in the same run:
     daphne, and `django`, unpaced with Django's own ASGIHandler instead of the one-hop one
     (ARENA_ASGI_ONE_HOP=0, config/handlers.py); on PostgreSQL a sixth, `unpooled`, unpaced without the connection pool
     (ARENA_DB_POOL_MAX=0: a connection opened per request and per socket hop, as before);
+  * with bench/floor.patch applied (by hand, measurement only), a last arena, `floor`, sends
+    the requests before the view's checks and reads: the floor of this stack from the POST;
   * in each, c concurrent battles (mode "random": the only two models, one per worker, so
     c battles = 2c streams, c per worker). Each battle belongs to its own visitor (cookie
     `arena_visitor`, terms accepted during setup), as c people would. Per battle:
