@@ -121,7 +121,7 @@ async def create_room(base: str, title: str, **options) -> dict:
     """A new room through the public API: its answer, plus the facilitator `token`."""
     async with Visitor(base) as facilitator:
         room = await facilitator.post("/api/workshops", {"title": title, **options}, expected=201)
-    room["token"] = room["facilitator_url"].rstrip("/").rsplit("/", 1)[1]
+    room["token"] = room["facilitator_key"]
     return room
 
 

@@ -2,7 +2,8 @@
 live, its frozen summary and its battles as CSV.
 
 The facilitator proves who they are with their token: `Authorization: Bearer <token>`
-(API clients) or the HttpOnly cookie set when they open their facilitator link (pages).
+(API clients) or the HttpOnly cookie set at creation or by typing the key in the facilitator
+page (pages).
 Errors are the arena's `{"error": {"code", "message"}}` in the visitor's language.
 """
 
@@ -91,9 +92,11 @@ def links(request, workshop: Workshop, token: str | None = None) -> dict:
         "summary_url": request.build_absolute_uri(reverse("workshop-summary", args=[workshop.code])),
     }
     if token:
-        out["facilitator_url"] = request.build_absolute_uri(
-            reverse("workshop-facilitator-link", args=[workshop.code, token])
-        )
+        # The key and the page apart: a link carrying the key would stay in the browser's
+        # history (its redirect too), where the next person at a shared computer finds it.
+        # The page asks for the key once per browser, in a form (POST), then keeps it in the cookie.
+        out["facilitator_url"] = request.build_absolute_uri(reverse("workshop-facilitator", args=[workshop.code]))
+        out["facilitator_key"] = token
     return out
 
 

@@ -1,8 +1,9 @@
 """Workshop pages: create a room, join it, run it, project it, print it, sum it up.
 
 Every page works without JavaScript except the live dashboard updates. The facilitator's
-token travels once, in the facilitator link; that link stores it in an HttpOnly cookie and
-redirects to a URL without it, so a projected address bar never shows it.
+key (the room's token) is shown once, on the page after the form, and kept in an HttpOnly
+cookie; another browser types it in the facilitator page's form. It is in no address: not
+on a projected address bar, not in a shared computer's history.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from arena.nul import contains_nul
 from arena.views import home_context
 
 from . import rules
-from .api import WorkshopBody, create_room, facilitator_token, links, remember_facilitator
+from .api import WorkshopBody, cookie_name, create_room, facilitator_token, links, remember_facilitator
 from .models import Workshop, normalize_code
 from .qr import qr_svg
 from .stats import frozen_or_live, room_stats
@@ -80,7 +81,7 @@ def create_page(request):
         except ArenaError as exc:
             context["error"] = exc.message
             return render(request, "workshops/create.html", context, status=exc.status)
-        # The facilitator link is shown here, once, before anything is projected: the
+        # The facilitator's key is shown here, once, before anything is projected: the
         # facilitator page itself never shows it.
         response = render(
             request, "workshops/created.html", {"room": workshop, "links": links(request, workshop, token)}, status=201
@@ -124,8 +125,51 @@ def join(request, code):
     return render(request, "arena/home.html", context)
 
 
+def _sign_in_form(request, code, target: str, *, error: str = ""):
+    """A facilitator page opened without the room's key (another device, another browser):
+    a form that asks for it (403: the page itself stays the facilitator's). The key goes in a
+    POST body, never in an address: the browser's history keeps every address it loads,
+    redirects included, and a shared computer's next user could read it there."""
+    try:
+        workshop = rules.find(code)
+    except ArenaError as exc:
+        return _message(request, exc, code=code)
+    _room_language(request, workshop)
+    context = {"room": workshop, "error": error, "next": "projection" if target == "workshop-dashboard" else ""}
+    return render(request, "workshops/signin.html", context, status=403)
+
+
+def _sign_in(request, code):
+    """The key typed in that form: kept in the HttpOnly cookie, then the page asked for."""
+    target = "workshop-dashboard" if request.POST.get("next") == "projection" else "workshop-facilitator"
+    key = request.POST.get("key", "").strip()  # pasted with a space or a line break around it
+    try:
+        workshop = rules.as_facilitator(code, key)
+    except ArenaError as exc:
+        if exc.code != "facilitator_only":
+            return _message(request, exc, code=code)
+        return _sign_in_form(
+            request, code, target, error=_("This key does not open this room. Copy it again from where you kept it.")
+        )
+    response = HttpResponseRedirect(reverse(target, args=[workshop.code]))
+    remember_facilitator(response, request, workshop.code, key)
+    return response
+
+
+def _forget(request, code):
+    """A shared computer, before its next user: the browser drops the key (the room goes on)."""
+    try:
+        workshop = rules.find(code)
+    except ArenaError as exc:
+        return _message(request, exc, code=code)
+    response = HttpResponseRedirect(reverse("workshop-facilitator", args=[workshop.code]))
+    response.delete_cookie(cookie_name(workshop.code), samesite="Lax")
+    return response
+
+
 def facilitator_link(request, code, token):
-    """The link given at creation: keep the token in a cookie, go on without it in the URL."""
+    """The link handed out before the key was given apart (still honoured, no longer given:
+    see `_sign_in_form`): keep the token in a cookie, go on without it in the URL."""
     try:
         workshop = rules.as_facilitator(code, token)
     except ArenaError as exc:
@@ -137,12 +181,18 @@ def facilitator_link(request, code, token):
 
 @require_http_methods(["GET", "POST"])
 def facilitator_page(request, code):
+    if request.method == "POST" and "key" in request.POST:
+        return _sign_in(request, code)
+    if request.method == "POST" and "forget" in request.POST:
+        return _forget(request, code)
     try:
         workshop = _facilitated(request, code)
         if request.method == "POST":
             workshop = rules.set_state(workshop, request.POST.get("state", ""))
             return HttpResponseRedirect(reverse("workshop-facilitator", args=[workshop.code]))
     except ArenaError as exc:
+        if exc.code == "facilitator_only":
+            return _sign_in_form(request, code, "workshop-facilitator")
         return _message(request, exc, code=code)
     room_links = links(request, workshop)
     context = {
@@ -158,6 +208,8 @@ def dashboard_page(request, code):
     try:
         workshop = _facilitated(request, code)
     except ArenaError as exc:
+        if exc.code == "facilitator_only":
+            return _sign_in_form(request, code, "workshop-dashboard")
         return _message(request, exc, code=code)
     stats = room_stats(workshop, request.LANGUAGE_CODE)
     return render(

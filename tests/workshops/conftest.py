@@ -25,13 +25,13 @@ def create_room(client: Client | None = None, **body):
     return response.json(), client
 
 
-def bearer(token_url: str) -> dict:
-    """The Authorization header of the token a facilitator URL carries."""
-    return {"HTTP_AUTHORIZATION": "Bearer " + token_url.rstrip("/").rsplit("/", 1)[1]}
+def bearer(key: str) -> dict:
+    """The Authorization header of a room's facilitator key."""
+    return {"HTTP_AUTHORIZATION": "Bearer " + key}
 
 
 @pytest.fixture
 def room(catalogue, clear_cache):  # noqa: F811  (the imported fixtures, by name)
     """(the API's answer, the facilitator's headers) for a fresh room."""
     data, _client = create_room()
-    return data, bearer(data["facilitator_url"])
+    return data, bearer(data["facilitator_key"])

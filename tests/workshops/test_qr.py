@@ -34,7 +34,7 @@ def test_the_svg_decodes_to_the_url(browser):
 def test_the_facilitator_page_shows_a_code_that_decodes_to_the_join_url(browser, catalogue, clear_cache):
     data, _client = create_room()
     facilitator = Client()
-    facilitator.get(data["facilitator_url"].split("testserver")[1])
+    facilitator.post(f"/w/{data['code']}/animer/", {"key": data["facilitator_key"]})
     html = facilitator.get(f"/w/{data['code']}/animer/").text
     assert decode_svg_in(browser, html) == [data["join_url"]]
     sheet = Client().get(f"/w/{data['code']}/feuille/").text

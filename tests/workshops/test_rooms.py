@@ -44,7 +44,10 @@ def test_it_creates_a_room_without_an_account(catalogue, clear_cache):
     assert len(data["code"]) == 6 and set(data["code"]) <= set(CODE_ALPHABET)
     assert data["join_url"].endswith(f"/w/{data['code']}/")
     assert data["dashboard_ws"] == f"/ws/workshops/{data['code']}/"
-    token = data["facilitator_url"].rstrip("/").rsplit("/", 1)[1]
+    token = data["facilitator_key"]
+    # The page and its key apart: no address handed out carries the key.
+    assert data["facilitator_url"] == f"http://testserver/w/{data['code']}/animer/"
+    assert not any(token in str(value) for name, value in data.items() if name != "facilitator_key")
     room = Workshop.objects.get(code=data["code"])
     assert (room.language, room.modes, room.max_participants) == ("en", ["random", "frugal"], 30)
     # Stored hashed only: the token is nowhere in the row.
@@ -207,7 +210,7 @@ def test_only_the_facilitator_runs_the_room(room, catalogue, owner_client, stran
         assert client.get(f"/w/{code}/animer/").status_code == 403
         assert client.get(f"/w/{code}/projection/").status_code == 403
     # Another room's facilitator cannot run this one either.
-    others = bearer(other["facilitator_url"])
+    others = bearer(other["facilitator_key"])
     assert post_json_headers(f"/api/workshops/{code}/state", {"state": "closed"}, others).status_code == 403
     assert Client().get(f"/api/workshops/{code}/stats", **others).status_code == 403
     assert Client().get(f"/w/{code}/animer/{others['HTTP_AUTHORIZATION'][7:]}/").status_code == 403
@@ -215,11 +218,57 @@ def test_only_the_facilitator_runs_the_room(room, catalogue, owner_client, stran
     assert Client().get(f"/api/workshops/{code}/stats", **headers).json()["participants"] == 1
 
 
-def test_the_facilitator_link_sets_a_cookie_and_leaves_the_url(room):
+def test_the_key_typed_in_the_facilitator_page_sets_a_cookie_and_leaves_no_address(room):
+    data, headers = room
+    token, code = data["facilitator_key"], data["code"]
+    browser = Client(enforce_csrf_checks=True)
+    asked = browser.get(f"/w/{code}/animer/")  # another device: the page asks for the key
+    assert asked.status_code == 403 and 'name="key"' in asked.text and 'type="password"' in asked.text
+    assert 'role="alert"' not in asked.text
+    csrf = {"csrfmiddlewaretoken": browser.cookies["csrftoken"].value}
+    wrong = browser.post(f"/w/{code}/animer/", {"key": token[:-1] + "x", **csrf})
+    assert wrong.status_code == 403 and 'role="alert"' in wrong.text and 'aria-invalid="true"' in wrong.text
+    assert f"arena_room_{code}" not in wrong.cookies and token not in wrong.text
+    assert browser.get(f"/w/{code}/animer/").status_code == 403  # a wrong key let nothing in
+    response = browser.post(f"/w/{code}/animer/", {"key": f" {token}\n", **csrf})  # pasted with a line break
+    assert response.status_code == 302 and response["Location"] == f"/w/{code}/animer/"
+    assert token not in response["Location"]
+    assert response.cookies[f"arena_room_{code}"]["httponly"]
+    assert browser.get(f"/w/{code}/animer/").status_code == 200
+    assert Workshop.objects.get(code=code).state == "open"  # signing in changed nothing
+    # A shared computer, before its next user: the browser forgets the key, the room goes on.
+    forgot = browser.post(f"/w/{code}/animer/", {"forget": "1", **csrf})
+    assert forgot.status_code == 302 and forgot.cookies[f"arena_room_{code}"]["max-age"] == 0
+    assert browser.get(f"/w/{code}/animer/").status_code == 403
+    assert browser.get(f"/w/{code}/projection/").status_code == 403
+    assert Workshop.objects.get(code=code).state == "open"
+    assert Client().get(f"/api/workshops/{code}/stats", **headers).status_code == 200  # the key still works
+
+
+def test_the_projector_asks_for_the_key_and_goes_back_to_itself(room):
+    data, _headers = room
+    code, browser = data["code"], Client()
+    asked = browser.get(f"/w/{code}/projection/")
+    assert asked.status_code == 403 and 'name="next" value="projection"' in asked.text
+    response = browser.post(f"/w/{code}/animer/", {"key": data["facilitator_key"], "next": "projection"})
+    assert response.status_code == 302 and response["Location"] == f"/w/{code}/projection/"
+    assert browser.get(f"/w/{code}/projection/").status_code == 200
+    # Anything else in `next` goes to the facilitator page, never elsewhere.
+    other = Client().post(f"/w/{code}/animer/", {"key": data["facilitator_key"], "next": "https://example.org/"})
+    assert other["Location"] == f"/w/{code}/animer/"
+
+
+def test_a_key_for_an_unknown_room_is_a_404_and_sets_nothing(room):
+    data, _headers = room
+    response = Client().post("/w/QQQQQQ/animer/", {"key": data["facilitator_key"]})
+    assert response.status_code == 404 and not any(name.startswith("arena_room_") for name in response.cookies)
+
+
+def test_a_link_handed_out_before_still_sets_a_cookie_and_leaves_the_url(room):
     data, headers = room
     token = headers["HTTP_AUTHORIZATION"][7:]
     browser = Client()
-    response = browser.get(data["facilitator_url"].split("testserver")[1])
+    response = browser.get(f"/w/{data['code']}/animer/{token}/")  # the link rooms were given until now
     assert response.status_code == 302 and response["Location"] == f"/w/{data['code']}/animer/"
     assert response.cookies[f"arena_room_{data['code']}"]["httponly"]
     for url in (f"/w/{data['code']}/animer/", f"/w/{data['code']}/projection/", f"/w/{data['code']}/feuille/"):
@@ -240,6 +289,8 @@ def test_the_creation_form_shows_the_facilitator_link_once(catalogue, clear_cach
     room = Workshop.objects.get(title="Café IA")
     assert (room.max_participants, room.modes) == (25, ["random"])
     assert f"/w/{room.code}/animer/" in page.text
+    assert f"/animer/{page.context['links']['facilitator_key']}" not in page.text  # the key, never in an address
+    assert 'id="facilitator-key"' in page.text
     assert browser.get(f"/w/{room.code}/animer/").status_code == 200  # the cookie came with it
     bad = browser.post("/ateliers/", {"title": ""})
     assert bad.status_code == 400 and 'role="alert"' in bad.text
