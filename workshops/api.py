@@ -92,11 +92,15 @@ def links(request, workshop: Workshop, token: str | None = None) -> dict:
         "summary_url": request.build_absolute_uri(reverse("workshop-summary", args=[workshop.code])),
     }
     if token:
-        # The key and the page apart: a link carrying the key would stay in the browser's
-        # history (its redirect too), where the next person at a shared computer finds it.
-        # The page asks for the key once per browser, in a form (POST), then keeps it in the cookie.
-        out["facilitator_url"] = request.build_absolute_uri(reverse("workshop-facilitator", args=[workshop.code]))
+        # The link carrying the key is the contract's (`facilitator_url`), for clients that use
+        # it; opened in a browser, it stays in that browser's history, its redirect too, where
+        # the next person at a shared computer finds it. So the key and the page apart as well:
+        # the page asks a browser without the cookie for the key, in a form (POST).
+        out["facilitator_url"] = request.build_absolute_uri(
+            reverse("workshop-facilitator-link", args=[workshop.code, token])
+        )
         out["facilitator_key"] = token
+        out["facilitator_page"] = request.build_absolute_uri(reverse("workshop-facilitator", args=[workshop.code]))
     return out
 
 

@@ -168,8 +168,9 @@ def _forget(request, code):
 
 
 def facilitator_link(request, code, token):
-    """The link handed out before the key was given apart (still honoured, no longer given:
-    see `_sign_in_form`): keep the token in a cookie, go on without it in the URL."""
+    """The API's `facilitator_url`: keep the token in a cookie, go on without it in the URL.
+    The browser's history keeps this address all the same; the pages hand out the key and
+    the page apart (`_sign_in_form`)."""
     try:
         workshop = rules.as_facilitator(code, token)
     except ArenaError as exc:

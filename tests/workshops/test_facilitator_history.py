@@ -1,8 +1,8 @@
 """The facilitator's key never lands in a browser's history: a facilitator opens a room on
 their laptop, then runs it from the classroom's shared computer, and what that computer's
 Chromium keeps (its History database, read after the browser is closed) holds no address
-with the key. A link carrying the key, as rooms were given until now, is kept there: the
-same check on it shows what the test would catch."""
+with the key. A link carrying the key (the API's `facilitator_url`, which the pages gave
+until now) is kept there: the same check on it shows what the test would catch."""
 
 from __future__ import annotations
 
@@ -76,7 +76,8 @@ def test_the_key_is_in_no_address_a_browser_keeps(live_arena, chromium, tmp_path
         assert any(f"/w/{code}/" in url for url in kept), kept  # the history was written
         assert not [url for url in kept if key in url], profile
 
-    # The control: the link rooms were given until now is still honoured, and kept in history.
+    # The control: the link the pages gave until now (the API's facilitator_url) is honoured,
+    # and kept in history.
     old = chromium(tmp_path / "old")
     page = old.new_page()
     page.goto(f"{live_arena}/w/{code}/animer/{key}/")

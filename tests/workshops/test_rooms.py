@@ -45,9 +45,9 @@ def test_it_creates_a_room_without_an_account(catalogue, clear_cache):
     assert data["join_url"].endswith(f"/w/{data['code']}/")
     assert data["dashboard_ws"] == f"/ws/workshops/{data['code']}/"
     token = data["facilitator_key"]
-    # The page and its key apart: no address handed out carries the key.
-    assert data["facilitator_url"] == f"http://testserver/w/{data['code']}/animer/"
-    assert not any(token in str(value) for name, value in data.items() if name != "facilitator_key")
+    # The contract's link carries the key; the page and its key come apart as well.
+    assert data["facilitator_url"] == f"http://testserver/w/{data['code']}/animer/{token}/"
+    assert data["facilitator_page"] == f"http://testserver/w/{data['code']}/animer/"
     room = Workshop.objects.get(code=data["code"])
     assert (room.language, room.modes, room.max_participants) == ("en", ["random", "frugal"], 30)
     # Stored hashed only: the token is nowhere in the row.
@@ -264,11 +264,11 @@ def test_a_key_for_an_unknown_room_is_a_404_and_sets_nothing(room):
     assert response.status_code == 404 and not any(name.startswith("arena_room_") for name in response.cookies)
 
 
-def test_a_link_handed_out_before_still_sets_a_cookie_and_leaves_the_url(room):
+def test_the_facilitator_link_sets_a_cookie_and_leaves_the_url(room):
     data, headers = room
     token = headers["HTTP_AUTHORIZATION"][7:]
     browser = Client()
-    response = browser.get(f"/w/{data['code']}/animer/{token}/")  # the link rooms were given until now
+    response = browser.get(data["facilitator_url"].split("testserver")[1])
     assert response.status_code == 302 and response["Location"] == f"/w/{data['code']}/animer/"
     assert response.cookies[f"arena_room_{data['code']}"]["httponly"]
     for url in (f"/w/{data['code']}/animer/", f"/w/{data['code']}/projection/", f"/w/{data['code']}/feuille/"):
@@ -289,7 +289,7 @@ def test_the_creation_form_shows_the_facilitator_link_once(catalogue, clear_cach
     room = Workshop.objects.get(title="Café IA")
     assert (room.max_participants, room.modes) == (25, ["random"])
     assert f"/w/{room.code}/animer/" in page.text
-    assert f"/animer/{page.context['links']['facilitator_key']}" not in page.text  # the key, never in an address
+    assert f"/animer/{page.context['links']['facilitator_key']}" not in page.text  # a person gets no link with it
     assert 'id="facilitator-key"' in page.text
     assert browser.get(f"/w/{room.code}/animer/").status_code == 200  # the cookie came with it
     bad = browser.post("/ateliers/", {"title": ""})
