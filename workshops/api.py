@@ -71,13 +71,14 @@ def facilitator_token(request, code: str) -> str | None:
     return request.COOKIES.get(cookie_name(code))
 
 
-def remember_facilitator(response, request, code: str, token: str) -> None:
+def remember_facilitator(response, request, code: str, token: str, *, for_days: bool = True) -> None:
     """The facilitator's token in an HttpOnly cookie: their pages and the dashboard socket
-    read it from there, so it is never in a URL the projector shows."""
+    read it from there, so it is never in a URL the projector shows. `for_days` False: a
+    session cookie, gone when the browser closes (a computer others use)."""
     response.set_cookie(
         cookie_name(code),
         token,
-        max_age=COOKIE_MAX_AGE_S,
+        max_age=COOKIE_MAX_AGE_S if for_days else None,
         httponly=True,
         samesite="Lax",
         secure=request.is_secure(),

@@ -152,7 +152,8 @@ def _sign_in(request, code):
             request, code, target, error=_("This key does not open this room. Copy it again from where you kept it.")
         )
     response = HttpResponseRedirect(reverse(target, args=[workshop.code]))
-    remember_facilitator(response, request, workshop.code, key)
+    # Kept for days only when asked: the form is where a shared computer signs in.
+    remember_facilitator(response, request, workshop.code, key, for_days=request.POST.get("remember") == "1")
     return response
 
 

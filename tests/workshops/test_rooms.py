@@ -234,8 +234,11 @@ def test_the_key_typed_in_the_facilitator_page_sets_a_cookie_and_leaves_no_addre
     assert response.status_code == 302 and response["Location"] == f"/w/{code}/animer/"
     assert token not in response["Location"]
     assert response.cookies[f"arena_room_{code}"]["httponly"]
+    assert response.cookies[f"arena_room_{code}"]["max-age"] == ""  # not asked to keep it: gone with the browser
     assert browser.get(f"/w/{code}/animer/").status_code == 200
     assert Workshop.objects.get(code=code).state == "open"  # signing in changed nothing
+    kept = Client().post(f"/w/{code}/animer/", {"key": token, "remember": "1"})
+    assert kept.cookies[f"arena_room_{code}"]["max-age"] == 7 * 24 * 3600
     # A shared computer, before its next user: the browser forgets the key, the room goes on.
     forgot = browser.post(f"/w/{code}/animer/", {"forget": "1", **csrf})
     assert forgot.status_code == 302 and forgot.cookies[f"arena_room_{code}"]["max-age"] == 0
